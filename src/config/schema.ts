@@ -1,0 +1,365 @@
+import { z } from 'zod';
+import { isValidPattern } from '../auth/channels.ts';
+import { isValidChannel } from '../sse/names.ts';
+import { parseDuration, parseSize } from './units.ts';
+
+/**
+ * The one source of truth for configuration: every key, its type, default and description is
+ * declared here once. The TypeScript `Config` type, `check-config`, docs/config.md and the
+ * example YAML all come from (or are tested against) this schema. Unknown keys are errors:
+ * a typo in an operator's file must never silently fall back to a default.
+ */
+
+type Meta = { description: string; secret?: true; unit?: 'duration' | 'size' };
+
+function duration(defaultValue: string, description: string) {
+  return z
+    .union([z.string(), z.number()])
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 15s, 5m or 1h' });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .prefault(defaultValue)
+    .meta({ description, unit: 'duration' } satisfies Meta);
+}
+
+function size(defaultValue: string, description: string) {
+  return z
+    .union([z.string(), z.number()])
+    .transform((value, ctx) => {
+      const bytes = parseSize(value);
+      if (bytes === undefined || bytes < 1) {
+        ctx.addIssue({ code: 'custom', message: 'expected a size such as 4096, 64kb or 1mb' });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .prefault(defaultValue)
+    .meta({ description, unit: 'size' } satisfies Meta);
+}
+
+function count(defaultValue: number, min: number, description: string) {
+  return z.number().int().min(min).default(defaultValue).meta({ description } satisfies Meta);
+}
+
+const urlPath = (defaultValue: string, description: string) =>
+  z
+    .string()
+    .regex(/^\/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~-]$/, 'expected an absolute path without a trailing slash, such as /events')
+    .default(defaultValue)
+    .meta({ description } satisfies Meta);
+
+const server = z
+  .strictObject({
+    host: z.string().min(1).default('0.0.0.0').meta({ description: 'Interface to listen on.' }),
+    port: z.number().int().min(0).max(65_535).default(8080).meta({ description: 'TCP port to listen on (0 picks a free one).' }),
+    backlog: z
+      .number()
+      .int()
+      .min(1)
+      .default(4096)
+      .meta({ description: "Accept queue length. A reconnect storm opens thousands of connections at once; Node's default of 511 drops SYNs beyond it, costing each dropped client a retransmit of a second or more. The kernel caps it at net.core.somaxconn." }),
+    shutdownTimeout: duration('10s', 'On SIGTERM/SIGINT, how long to wait for streams to close before exiting anyway.'),
+  })
+  .prefault({});
+
+const streams = z
+  .strictObject({
+    path: urlPath('/events', 'Where browsers subscribe: GET <path>/<channel> or GET <path>?channel=a&channel=b.'),
+    heartbeat: duration('15s', 'A comment line is sent on a stream idle this long, so proxies keep it open.'),
+    retry: duration('3s', 'The `retry:` hint sent when a stream opens: how long EventSource waits before reconnecting.'),
+    maxConnections: count(10_000, 1, 'Open streams this process accepts; beyond it, 503 with Retry-After.'),
+    maxChannelsPerStream: count(64, 1, 'Channels one stream may subscribe to at once.'),
+    maxConnectionsPerIp: count(
+      0,
+      0,
+      'Streams (and stream requests being authorized) one client address may hold at once; beyond it, 429 with Retry-After. 0: no limit. Behind a reverse proxy every client has the proxy\'s address, so leave it 0 there.',
+    ),
+    clientBufferBytes: size('256kb', "Bytes of events waiting for one slow client before slowClient policy applies."),
+    slowClient: z
+      .enum(['disconnect', 'drop-oldest'])
+      .default('disconnect')
+      .meta({
+        description:
+          'When a client buffer overflows: `disconnect` closes the stream (the client resumes with Last-Event-ID); `drop-oldest` discards its oldest waiting events and sends a `gap` event.',
+      }),
+  })
+  .prefault({});
+
+const history = z
+  .strictObject({
+    backend: z
+      .enum(['memory', 'redis'])
+      .default('memory')
+      .meta({ description: 'Where event history lives: `memory` (one process, no setup) or `redis` (shared by every instance; see docs/redis.md).' }),
+    maxEvents: count(1_000, 1, 'Events kept per channel for replay.'),
+    maxAge: duration('1h', 'Events older than this are dropped from history.'),
+    maxChannels: count(100_000, 1, 'Channels whose history is tracked; the least recently published beyond this are forgotten (resuming on them yields a gap).'),
+  })
+  .prefault({});
+
+const publish = z
+  .strictObject({
+    path: urlPath('/publish', 'Where apps POST events.'),
+    tokens: z
+      .array(z.string().min(16, 'publish tokens must be at least 16 characters'))
+      .default([])
+      .meta({ description: 'Bearer tokens allowed to publish. Empty: one is generated at start and printed.', secret: true }),
+    maxBodyBytes: size('1mb', 'Largest publish request body; larger is refused with 413.'),
+    maxBatchEvents: count(1_000, 1, 'Events one publish request may carry.'),
+    hmacSecrets: z
+      .array(z.string().min(32, 'HMAC secrets must be at least 32 characters'))
+      .default([])
+      .meta({
+        description:
+          'Secrets for HMAC-signed publishing: X-SSEG-Timestamp (unix seconds) and X-SSEG-Signature: sha256=<hex of HMAC-SHA256 over "<timestamp>.<body>">. Several allow rotation. Empty: off.',
+        secret: true,
+      }),
+    hmacTolerance: duration('5m', 'How far X-SSEG-Timestamp may be from the gateway clock; older (replayed) or future signatures are refused.'),
+  })
+  .prefault({});
+
+const redisPubsub = z
+  .strictObject({
+    patterns: z
+      .array(z.string().min(1))
+      .default([])
+      .meta({ description: 'Redis Pub/Sub channel patterns (PSUBSCRIBE syntax) apps already PUBLISH on; each message becomes an event. Empty: off. Needs history.backend: redis.' }),
+    stripPrefix: z
+      .string()
+      .default('')
+      .meta({ description: 'Removed from the start of the Redis channel name to give the SSE channel (otherwise the names are the same).' }),
+  })
+  .prefault({});
+
+const redisStreams = z
+  .strictObject({
+    keys: z
+      .array(z.string().min(1))
+      .default([])
+      .meta({ description: 'Redis Stream keys, or patterns (with * ? [), apps XADD to; each entry becomes an event on the channel named like the key. Empty: off. Needs history.backend: redis.' }),
+    stripPrefix: z.string().default('').meta({ description: 'Removed from the start of the stream key to give the SSE channel.' }),
+    eventField: z.string().min(1).default('event').meta({ description: 'Entry field holding the event name (optional in each entry).' }),
+    dataField: z.string().min(1).default('data').meta({ description: 'Entry field holding the event data (entries without it are skipped).' }),
+    scanInterval: duration('5s', 'How often key patterns are re-scanned for new streams.'),
+  })
+  .prefault({});
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+const upstreamSse = z
+  .array(
+    z.strictObject({
+      url: z.string().refine(isHttpUrl, 'expected an http:// or https:// URL of an SSE endpoint'),
+      channel: z.string().refine(isValidChannel, 'expected a channel name: 1-200 characters of A-Z a-z 0-9 _ . : @ / -'),
+      headers: z.record(z.string(), z.string()).default({}),
+      idleTimeout: duration('5m', 'Silence after which the connection is presumed dead and reopened (with Last-Event-ID).'),
+    }),
+  )
+  .default([])
+  .meta({
+    description:
+      'App SSE endpoints to collapse: for each {url, channel, headers?, idleTimeout?} the gateway holds ONE connection (reconnecting with Last-Event-ID, honouring `retry:`) and appends every event it sends to `channel`, whatever the number of clients. Masked whole in output: URLs and headers may carry credentials.',
+    secret: true,
+  });
+
+/** Ways events come in besides POST /publish; each key is one ingress (see src/ingress/). */
+const ingress = z.strictObject({ redisPubsub, redisStreams, upstreamSse }).prefault({});
+
+const redisAddress = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port');
+
+const redis = z
+  .strictObject({
+    mode: z
+      .enum(['standalone', 'sentinel', 'cluster'])
+      .default('standalone')
+      .meta({ description: '`standalone` connects to redis.url; `sentinel` asks redis.sentinels for the master named redis.sentinelName; `cluster` starts from redis.nodes.' }),
+    url: z
+      .string()
+      .regex(/^rediss?:\/\//, 'expected redis://[user:password@]host:port[/db] or rediss://…')
+      .default('redis://127.0.0.1:6379')
+      .meta({ description: 'Standalone server; in sentinel and cluster modes only its credentials, TLS and db are used.', secret: true }),
+    keyPrefix: z.string().default('sseg:').meta({ description: 'Prefix of every key and channel the gateway owns, so several gateways can share one Redis.' }),
+    sentinels: z.array(redisAddress).default([]).meta({ description: 'Sentinel addresses (host:port), for mode: sentinel.' }),
+    sentinelName: z.string().default('mymaster').meta({ description: 'The master set name the sentinels watch, for mode: sentinel.' }),
+    nodes: z.array(redisAddress).default([]).meta({ description: 'Some cluster nodes (host:port) to discover the rest from, for mode: cluster.' }),
+    commandTimeout: duration('2s', 'A command without a reply after this long fails (publish answers 503).'),
+    leaseTtl: duration('5s', 'How long the Pub/Sub bridge leader lease lasts without renewal (see docs/architecture.md).'),
+  })
+  .prefault({});
+
+const channelPattern = z
+  .string()
+  .refine(isValidPattern, 'expected a channel or a pattern of /-separated segments where * is one segment and ** one or more');
+
+/** Empty string means "not set", so every key has a default and can be given as SSEG_AUTH__… in the environment. */
+const optionalText = (description: string, secret = false) =>
+  z
+    .string()
+    .default('')
+    .meta(secret ? { description, secret: true } : { description });
+
+const jwt = z
+  .strictObject({
+    secret: optionalText('HMAC key (HS256/384/512) tokens are signed with; at least 32 characters. One of secret, publicKey, jwksUrl turns JWT auth on.', true),
+    publicKey: optionalText('PEM public key (RSA: RS256, EC P-256: ES256, Ed25519: EdDSA) tokens are verified with.'),
+    jwksUrl: optionalText('URL of a JSON Web Key Set, fetched and cached; an unknown `kid` refetches it (rotation), at most once per jwksCooldown.'),
+    jwksCooldown: duration('30s', 'Least time between two JWKS fetches triggered by unknown keys.'),
+    cookie: optionalText('Name of the cookie holding the token (what EventSource sends). Empty: cookies are not read.'),
+    queryParam: optionalText('Query parameter that may carry the token (for clients that can send neither header nor cookie; it is redacted from logs). Empty: off.'),
+    channelsClaim: z.string().min(1).default('channels').meta({ description: 'Claim listing the channel patterns the holder may subscribe to.' }),
+    audience: optionalText('Required `aud`. Empty: not checked.'),
+    issuer: optionalText('Required `iss`. Empty: not checked.'),
+    clockTolerance: duration('5s', 'Clock skew allowed when checking exp and nbf.'),
+  })
+  .prefault({});
+
+const forward = z
+  .strictObject({
+    url: optionalText('App endpoint asked whether a stream may open (forward auth). Empty: off.'),
+    timeout: duration('2s', 'An app that has not answered after this long: the client gets 504 SSEG_AUTH_TIMEOUT.'),
+    cacheTtl: duration('5s', 'How long one decision is reused for the same credential and channels.'),
+    cacheSize: count(10_000, 1, 'Decisions cached at most; the oldest are evicted first.'),
+  })
+  .prefault({});
+
+const ticket = z
+  .strictObject({
+    enabled: z.boolean().default(false).meta({ description: 'Serve ticket.path, where apps (with a publish credential) get single-use stream tickets.' }),
+    path: urlPath('/tickets', 'Where apps POST {"subject", "channels", "ttl"?} for a ticket.'),
+    ttl: duration('30s', 'Longest life of a ticket; a request may ask for less.'),
+    maxOutstanding: count(100_000, 1, 'Unredeemed tickets held at most; beyond it, 503 SSEG_TICKETS_FULL.'),
+  })
+  .prefault({});
+
+const origin = z.string().refine((value) => {
+  try {
+    return value !== '*' && new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}, 'expected an origin such as https://app.example.com (scheme, host, port; no path, no wildcard)');
+
+const auth = z
+  .strictObject({
+    public: z.array(channelPattern).default([]).meta({ description: 'Channel patterns anyone may subscribe to, without a credential.' }),
+    dropUnauthorized: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'A multi-channel request naming channels its credential does not grant: false refuses it with 403; true opens the stream without them.' }),
+    jwt,
+    forward,
+    ticket,
+    cors: z
+      .strictObject({
+        origins: z.array(origin).default([]).meta({ description: 'Origins whose pages may open streams with credentials (never a wildcard). Empty: no CORS headers.' }),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+const metrics = z
+  .strictObject({
+    enabled: z.boolean().default(true).meta({ description: 'Serve Prometheus metrics.' }),
+    path: urlPath('/metrics', 'Where Prometheus scrapes.'),
+  })
+  .prefault({});
+
+const log = z
+  .strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').meta({ description: 'Log level.' }),
+  })
+  .prefault({});
+
+const upstream = z
+  .strictObject({
+    url: z
+      .string()
+      .refine((value) => value === '' || isHttpUrl(value), 'expected an http:// or https:// URL such as http://127.0.0.1:3000, or empty')
+      .default('')
+      .meta({
+        description:
+          "The app behind the gateway: every request that is not the gateway's own (streams, publish, metrics, health…) is proxied here, websocket upgrades included. Empty: such requests get 404.",
+      }),
+    connectTimeout: duration('5s', 'An app that has not accepted the TCP connection after this long: 504 SSEG_UPSTREAM_TIMEOUT.'),
+    responseTimeout: duration(
+      '30s',
+      'An app that has not sent response headers this long after the request: 504 SSEG_UPSTREAM_TIMEOUT. Once headers arrive, the body may stream for as long as it likes.',
+    ),
+    maxSockets: count(
+      512,
+      1,
+      "Connections to the app open at once, kept alive and reused. Requests beyond it wait for a free one (within responseTimeout); a proxied long-lived response such as the app's own SSE holds one for its life.",
+    ),
+  })
+  .prefault({});
+
+const demo = z
+  .strictObject({
+    enabled: z
+      .union([z.boolean(), z.literal('auto')])
+      .default('auto')
+      .meta({
+        description:
+          'Serve the demo page at / (events on channel `demo`, live, and a form to publish one through a narrow demo-only path). `auto`: on only when upstream.url is empty, since / belongs to the app otherwise.',
+      }),
+    publishRate: count(5, 1, 'Events per second the demo page may publish, all visitors together (bursts up to 4 times this); beyond it, 429.'),
+  })
+  .prefault({});
+
+export const configSchema = z
+  .strictObject({ server, streams, history, publish, auth, ingress, redis, upstream, demo, metrics, log })
+  .superRefine((config, ctx) => {
+    if (config.history.backend !== 'redis') {
+      for (const [key, list] of [['redisPubsub', config.ingress.redisPubsub.patterns], ['redisStreams', config.ingress.redisStreams.keys]] as const) {
+        if (list.length > 0) ctx.addIssue({ code: 'custom', path: ['ingress', key], message: 'needs history.backend: redis' });
+      }
+    }
+    if (config.redis.mode === 'sentinel' && config.redis.sentinels.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['redis', 'sentinels'], message: 'mode: sentinel needs at least one sentinel address' });
+    }
+    if (config.redis.mode === 'cluster' && config.redis.nodes.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['redis', 'nodes'], message: 'mode: cluster needs at least one node address' });
+    }
+    const { jwt, forward, ticket } = config.auth;
+    const keySources = [jwt.secret, jwt.publicKey, jwt.jwksUrl].filter((value) => value !== '').length;
+    if (keySources > 1) ctx.addIssue({ code: 'custom', path: ['auth', 'jwt'], message: 'set only one of secret, publicKey, jwksUrl' });
+    if (jwt.secret !== '' && jwt.secret.length < 32) ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', 'secret'], message: 'must be at least 32 characters' });
+    for (const [key, value] of [['jwksUrl', jwt.jwksUrl], ['url', forward.url]] as const) {
+      if (value !== '' && !/^https?:\/\/[^\s]+$/.test(value)) {
+        ctx.addIssue({ code: 'custom', path: ['auth', key === 'url' ? 'forward' : 'jwt', key], message: 'expected an http(s) URL' });
+      }
+    }
+    if (keySources === 0 && forward.url === '' && !ticket.enabled && config.auth.public.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'public'], message: 'public channels only mean something with an auth mode (jwt, forward or ticket) on' });
+    }
+    const paths: Array<[string, string]> = [
+      ['streams.path', config.streams.path],
+      ['publish.path', config.publish.path],
+      ['metrics.path', config.metrics.path],
+      ...(ticket.enabled ? [['auth.ticket.path', ticket.path] as [string, string]] : []),
+    ];
+    const reserved = new Set(['/healthz', '/readyz']);
+    for (const [key, path] of paths) {
+      if (reserved.has(path)) ctx.addIssue({ code: 'custom', path: key.split('.'), message: `${path} is reserved for health checks` });
+      for (const [otherKey, other] of paths) {
+        if (key < otherKey && (path === other || path.startsWith(`${other}/`) || other.startsWith(`${path}/`))) {
+          ctx.addIssue({ code: 'custom', path: key.split('.'), message: `${path} overlaps ${otherKey} (${other})` });
+        }
+      }
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
