@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import { formatCursor, parseCursor } from '../sse/cursor.ts';
+import { encodeEvent } from '../sse/encode.ts';
+import type { EventInput, Gap, GapReason, History, LoggedEvent, ReplayItem } from './history.ts';
+
+export interface MemoryHistoryOptions {
+  maxEvents: number;
+  maxAgeMs: number;
+  maxChannels: number;
+}
+
+/** One channel's window: events in seq order, and the newest seq that fell out of it. */
+class ChannelWindow {
+  events: LoggedEvent[] = [];
+  /** Index of the oldest retained event; the array is compacted in bulk, not shifted per event. */
+  start = 0;
+  /** Highest seq that was evicted: a client behind it has missed something. */
+  evictedThrough = 0;
+  /** Milliseconds since epoch, parallel to `events`, for maxAge. */
+  times: number[] = [];
+
+  get size(): number {
+    return this.events.length - this.start;
+  }
+
+  get newestSeq(): number {
+    return this.events.at(-1)?.seq ?? this.evictedThrough;
+  }
+
+  push(event: LoggedEvent, now: number, maxEvents: number): void {
+    this.events.push(event);
+    this.times.push(now);
+    while (this.size > maxEvents) this.evictOldest();
+  }
+
+  expire(olderThan: number): void {
+    while (this.size > 0 && (this.times[this.start] ?? Infinity) < olderThan) this.evictOldest();
+  }
+
+  /** Retained events with seq > after, oldest first. */
+  after(after: number): LoggedEvent[] {
+    let low = this.start;
+    let high = this.events.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if ((this.events[mid]?.seq ?? 0) <= after) low = mid + 1;
+      else high = mid;
+    }
+    return this.events.slice(low);
+  }
+
+  private evictOldest(): void {
+    const evicted = this.events[this.start];
+    if (evicted === undefined) return;
+    this.evictedThrough = evicted.seq;
+    this.start += 1;
+    if (this.start >= 1024 && this.start * 2 >= this.events.length) {
+      this.events = this.events.slice(this.start);
+      this.times = this.times.slice(this.start);
+      this.start = 0;
+    }
+  }
+}
+
+/**
+ * The embedded log: one process, nothing to set up. One sequence numbers every channel (see
+ * sse/cursor.ts); each channel keeps a window of maxEvents/maxAge; at most maxChannels
+ * channels are tracked, least recently published forgotten first.
+ */
+export class MemoryHistory implements History {
+  readonly epoch: string;
+  private seq = 0;
+  private readonly windows = new Map<string, ChannelWindow>();
+  /** Highest seq of any forgotten channel: resuming a channel we no longer track is exact only from here on. */
+  private forgottenThrough = 0;
+  private readonly listeners: Array<(event: LoggedEvent) => void> = [];
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly options: MemoryHistoryOptions;
+
+  constructor(options: MemoryHistoryOptions) {
+    this.options = options;
+    // A fresh epoch per process: ids from a previous run are recognised rather than misread.
+    this.epoch = randomBytes(6).readUIntBE(0, 6).toString(36);
+    // Expiry of idle channels; active ones are trimmed as they are written and read.
+    this.sweeper = setInterval(() => this.sweep(Date.now()), Math.min(options.maxAgeMs, 60_000)).unref();
+  }
+
+  append(inputs: readonly EventInput[]): Promise<LoggedEvent[]> {
+    const now = Date.now();
+    const acceptedAt = process.hrtime.bigint();
+    const appended: LoggedEvent[] = [];
+    for (const input of inputs) {
+      const seq = ++this.seq;
+      const id = formatCursor(this.epoch, seq);
+      const event: LoggedEvent = { seq, id, channel: input.channel, frame: encodeEvent(id, input.event, input.data), acceptedAt };
+      this.windowFor(input.channel).push(event, now, this.options.maxEvents);
+      appended.push(event);
+    }
+    this.forgetOverflow();
+    // Listeners run after the whole batch is in the log: a subscriber that replays in between sees all of it or none.
+    for (const event of appended) for (const listener of this.listeners) listener(event);
+    return Promise.resolve(appended);
+  }
+
+  replay(channels: readonly string[], lastEventId: string): Promise<ReplayItem[]> {
+    const cursor = parseCursor(lastEventId);
+    if (cursor === undefined) return Promise.resolve([this.gapAtHead('malformed-id', channels)]);
+    if (cursor.epoch !== this.epoch) return Promise.resolve([this.gapAtHead('epoch-changed', channels)]);
+    if (cursor.seq > this.seq) return Promise.resolve([this.gapAtHead('unknown-id', channels)]);
+
+    const olderThan = Date.now() - this.options.maxAgeMs;
+    const items: ReplayItem[] = [];
+    for (const channel of channels) {
+      const window = this.windows.get(channel);
+      window?.expire(olderThan);
+      const lostThrough = window === undefined ? this.forgottenThrough : window.evictedThrough;
+      if (lostThrough > cursor.seq) {
+        items.push({ gap: { reason: 'trimmed', seq: lostThrough, id: formatCursor(this.epoch, lostThrough), channels: [channel] } });
+      }
+      if (window) for (const event of window.after(cursor.seq)) items.push({ event });
+    }
+    // Gaps sort before events of the same seq: a gap at N says "through N is lost", the event N+1 follows it.
+    items.sort((a, b) => seqOf(a) - seqOf(b) || (a.gap ? -1 : 1));
+    return Promise.resolve(items);
+  }
+
+  onEvent(listener: (event: LoggedEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  close(): Promise<void> {
+    clearInterval(this.sweeper);
+    return Promise.resolve();
+  }
+
+  private gapAtHead(reason: GapReason, channels: readonly string[]): ReplayItem {
+    const gap: Gap = { reason, seq: this.seq, id: formatCursor(this.epoch, this.seq), channels };
+    return { gap };
+  }
+
+  private windowFor(channel: string): ChannelWindow {
+    let window = this.windows.get(channel);
+    if (window) {
+      // Re-insert so Map order is least-recently-published first, which is what forgetOverflow evicts.
+      this.windows.delete(channel);
+    } else {
+      window = new ChannelWindow();
+    }
+    this.windows.set(channel, window);
+    return window;
+  }
+
+  private forgetOverflow(): void {
+    for (const [channel, window] of this.windows) {
+      if (this.windows.size <= this.options.maxChannels) return;
+      this.forgottenThrough = Math.max(this.forgottenThrough, window.newestSeq);
+      this.windows.delete(channel);
+    }
+  }
+
+  private sweep(now: number): void {
+    const olderThan = now - this.options.maxAgeMs;
+    for (const window of this.windows.values()) window.expire(olderThan);
+  }
+}
+
+function seqOf(item: ReplayItem): number {
+  return item.event ? item.event.seq : item.gap.seq;
+}
