@@ -1,0 +1,257 @@
+import type { Socket } from 'node:net';
+import type { Gap, LoggedEvent, ReplayItem } from '../history/history.ts';
+import type { Reply } from '../http/reply.ts';
+import { deliveryOf, type Delivery, type Subscriber } from '../hub/hub.ts';
+import { encodeEvent, encodeRetry, HEARTBEAT, HEARTBEAT_CHUNK } from '../sse/encode.ts';
+import type { Beating } from './heartbeat.ts';
+
+/** `expired`: the credential the stream was opened with expired (src/auth/expiry.ts); the client reconnects with a fresh one. */
+export type CloseReason = 'client' | 'slow' | 'shutdown' | 'error' | 'expired';
+
+/** What every stream of one gateway shares: policy and reporting, held once, not per client. */
+export interface StreamPolicy {
+  /** Bytes of events a stream may hold back for a client whose socket is full. */
+  readonly bufferBytes: number;
+  readonly dropOldest: boolean;
+  readonly onReplayed: (events: number) => void;
+  readonly onGap: (reason: Gap['reason']) => void;
+  readonly onSlow: (action: 'disconnect' | 'drop', events: number) => void;
+  /** Bytes entering (+) or leaving (-) the waiting queues; only called on the slow path. */
+  readonly onBuffered: (bytes: number) => void;
+  readonly onClose: (stream: EventStream, reason: CloseReason) => void;
+}
+
+const REPLAYING = 0;
+const LIVE = 1;
+/** Aborted or shut down, waiting for the socket's 'close': takes no more events, counts nothing twice. */
+const ENDING = 2;
+const CLOSED = 3;
+
+/**
+ * One client's connection, opened after its response head and preamble were written.
+ *
+ * It starts in REPLAYING, where live deliveries are held while history is read, then goes LIVE
+ * and sends what was held beyond what replay sent: the seam has neither a hole nor a duplicate
+ * because both sides are ordered by seq and only seq > lastSeq is sent.
+ *
+ * Events go straight to the socket as the pre-framed chunk the hub built once for everyone,
+ * not through ServerResponse.write (which would frame and allocate per client). Backpressure
+ * comes from the socket: once write() reports its buffer past the high-water mark, deliveries
+ * wait in a queue bounded by `bufferBytes` until 'drain'. When that overflows, the policy
+ * decides: close the stream (the client resumes by Last-Event-ID) or drop the oldest waiting
+ * events and tell the client with a `gap` whose id resumes right after them.
+ */
+export class EventStream implements Subscriber, Beating {
+  readonly channels: readonly string[];
+  private readonly response: Reply;
+  private readonly socket: Socket;
+  /** HTTP/1.1 responses are chunked; HTTP/1.0 ones are delimited by closing the connection. */
+  private readonly chunked: boolean;
+  private readonly policy: StreamPolicy;
+  private state = REPLAYING;
+  private lastSeq = 0;
+  private held: Delivery[] = [];
+  private heldBytes = 0;
+  private blocked = false;
+  private readonly waiting: Delivery[] = [];
+  private waitingBytes = 0;
+  private dropped = 0;
+  private droppedThrough: LoggedEvent | undefined;
+  private wroteSinceBeat = true;
+  private closeReason: CloseReason = 'client';
+
+  constructor(response: Reply, channels: readonly string[], policy: StreamPolicy) {
+    if (response.socket === null) throw new Error('a stream needs its response to have a socket');
+    this.response = response;
+    this.socket = response.socket;
+    this.chunked = response.chunkedEncoding;
+    this.channels = channels;
+    this.policy = policy;
+    this.socket.on('drain', () => this.drained());
+    response.on('close', () => this.closed());
+    response.on('error', () => {
+      this.closeReason = 'error';
+    });
+  }
+
+  /** Hub side: one delivery of live events on one of this stream's channels. */
+  deliver(delivery: Delivery): void {
+    if (this.state === LIVE) {
+      if (delivery.last.seq <= this.lastSeq) return;
+      // Only a delivery straddling the replay seam overlaps what was sent; the hub's are in seq order.
+      const fresh = delivery.events[0] !== undefined && delivery.events[0].seq <= this.lastSeq ? this.newerPart(delivery) : delivery;
+      this.lastSeq = delivery.last.seq;
+      this.send(fresh);
+    } else if (this.state === REPLAYING) {
+      this.hold(delivery);
+    }
+  }
+
+  /** Sends what history returned for this client, then goes live with what arrived meanwhile. */
+  replayThenLive(items: readonly ReplayItem[], lastEventId: string): void {
+    let run: LoggedEvent[] = [];
+    let replayed = 0;
+    // Consecutive events leave as one buffer and one write: a client 100 events behind costs one syscall.
+    const flushRun = (): void => {
+      if (run.length === 0) return;
+      replayed += run.length;
+      this.send(deliveryOf(run));
+      run = [];
+    };
+    for (const item of items) {
+      if (this.state >= ENDING) return;
+      if (item.event) {
+        if (item.event.seq <= this.lastSeq) continue;
+        this.lastSeq = item.event.seq;
+        run.push(item.event);
+      } else {
+        flushRun();
+        this.lastSeq = Math.max(this.lastSeq, item.gap.seq);
+        this.sendGap(item.gap.reason, item.gap.id, item.gap.seq, item.gap.channels, { lastEventId: lastEventId.slice(0, 128) });
+      }
+    }
+    flushRun();
+    if (replayed > 0) this.policy.onReplayed(replayed);
+    this.goLive();
+  }
+
+  goLive(): void {
+    if (this.state !== REPLAYING) return;
+    this.state = LIVE;
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    for (const delivery of held) this.deliver(delivery);
+  }
+
+  /** Shared heartbeat timer: a comment only if nothing was written since the last tick. */
+  beat(): void {
+    if (this.state === LIVE && !this.wroteSinceBeat && !this.blocked) this.socket.write(this.chunked ? HEARTBEAT_CHUNK : HEARTBEAT);
+    this.wroteSinceBeat = false;
+  }
+
+  /** Ends the stream with a reconnect hint; `retryMs` is jittered by the caller. */
+  shutdown(retryMs: number): void {
+    if (this.state >= ENDING) return;
+    this.state = ENDING;
+    this.closeReason = 'shutdown';
+    // Through the response, which frames it and writes the terminating chunk after everything already on the socket.
+    this.response.end(encodeRetry(retryMs));
+  }
+
+  /** Drops the connection without ceremony (shutdown deadline passed, a slow client, an expired credential). */
+  abort(reason: CloseReason): void {
+    if (this.state === CLOSED) return;
+    // After shutdown's polite end, the deadline may still need to force the socket shut.
+    if (this.state !== ENDING) this.closeReason = reason;
+    this.state = ENDING;
+    this.response.destroy();
+  }
+
+  private send(delivery: Delivery): void {
+    if (this.blocked) {
+      this.enqueue(delivery);
+      return;
+    }
+    this.write(delivery);
+  }
+
+  /** The one socket write of a delivery: the shared chunk, or its unframed view for HTTP/1.0. */
+  private write(delivery: Delivery): void {
+    this.wroteSinceBeat = true;
+    if (!this.socket.write(this.chunked ? delivery.chunk : delivery.frames)) this.blocked = true;
+  }
+
+  private enqueue(delivery: Delivery): void {
+    const size = delivery.frames.length;
+    if (this.waitingBytes + size > this.policy.bufferBytes) {
+      if (!this.policy.dropOldest) {
+        this.policy.onSlow('disconnect', 0);
+        this.abort('slow');
+        return;
+      }
+      let dropped = 0;
+      const before = this.waitingBytes;
+      while (this.waiting.length > 0 && this.waitingBytes + size > this.policy.bufferBytes) {
+        const oldest = this.waiting.shift();
+        if (oldest === undefined) break;
+        this.waitingBytes -= oldest.frames.length;
+        this.droppedThrough = oldest.last;
+        dropped += oldest.events.length;
+      }
+      this.policy.onBuffered(this.waitingBytes - before);
+      if (size > this.policy.bufferBytes) {
+        // Larger than the whole buffer: it can only ever be dropped.
+        this.droppedThrough = delivery.last;
+        dropped += delivery.events.length;
+      }
+      this.dropped += dropped;
+      this.policy.onSlow('drop', dropped);
+      if (size > this.policy.bufferBytes) return;
+    }
+    this.waiting.push(delivery);
+    this.waitingBytes += size;
+    this.policy.onBuffered(size);
+  }
+
+  private drained(): void {
+    if (this.state >= ENDING) return;
+    this.blocked = false;
+    const droppedThrough = this.droppedThrough;
+    if (droppedThrough !== undefined) {
+      // Everything waiting is newer than what was dropped, so the gap goes first; its id resumes after the hole.
+      this.sendGap('slow-client', droppedThrough.id, droppedThrough.seq, this.channels, { dropped: this.dropped });
+      this.dropped = 0;
+      this.droppedThrough = undefined;
+    }
+    const before = this.waitingBytes;
+    while (this.waiting.length > 0 && !this.blocked) {
+      const delivery = this.waiting.shift();
+      if (delivery === undefined) break;
+      this.waitingBytes -= delivery.frames.length;
+      this.write(delivery);
+    }
+    if (before !== this.waitingBytes) this.policy.onBuffered(this.waitingBytes - before);
+  }
+
+  private hold(delivery: Delivery): void {
+    this.heldBytes += delivery.frames.length;
+    if (this.heldBytes > this.policy.bufferBytes) {
+      // Live traffic outran the replay read: resuming later is cheaper than holding without bound.
+      this.policy.onSlow('disconnect', 0);
+      this.abort('slow');
+      return;
+    }
+    this.held.push(delivery);
+  }
+
+  private newerPart(delivery: Delivery): Delivery {
+    return deliveryOf(delivery.events.filter((event) => event.seq > this.lastSeq));
+  }
+
+  /** Gaps are the one per-client frame: rare, and they must speak of this client's own position. */
+  private sendGap(reason: Gap['reason'], id: string, seq: number, channels: readonly string[], detail: Record<string, unknown>): void {
+    const data = JSON.stringify({ reason, channels, ...detail, message: gapMessages[reason] });
+    this.policy.onGap(reason);
+    // Through send(), not straight to the socket, so a gap never overtakes events already waiting.
+    this.send(deliveryOf([{ seq, id, channel: '', frame: encodeEvent(id, 'gap', data), acceptedAt: 0n }]));
+  }
+
+  private closed(): void {
+    if (this.state === CLOSED) return;
+    this.state = CLOSED;
+    this.held = [];
+    this.waiting.length = 0;
+    if (this.waitingBytes > 0) this.policy.onBuffered(-this.waitingBytes);
+    this.waitingBytes = 0;
+    this.policy.onClose(this, this.closeReason);
+  }
+}
+
+const gapMessages: Readonly<Record<Gap['reason'], string>> = {
+  'trimmed': 'Events after your last id are no longer in history on these channels; some were missed.',
+  'epoch-changed': 'Your last id is from an earlier history (the gateway or its log was reset); events since then may be missing.',
+  'malformed-id': 'Last-Event-ID is not an id this gateway issued; streaming from now.',
+  'unknown-id': 'Last-Event-ID is ahead of this history; streaming from now.',
+  'slow-client': 'This client fell behind and its oldest waiting events were dropped.',
+};

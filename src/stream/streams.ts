@@ -1,0 +1,107 @@
+import type { History } from '../history/history.ts';
+import type { Reply } from '../http/reply.ts';
+import type { RequestHead } from '../http/request-head.ts';
+import type { Hub } from '../hub/hub.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { encodePreamble, STREAM_HEADERS } from '../sse/encode.ts';
+import type { Heartbeat } from './heartbeat.ts';
+import type { Subscription } from './request.ts';
+import { EventStream, type StreamPolicy } from './stream.ts';
+
+export interface StreamsOptions {
+  readonly retryMs: number;
+  readonly bufferBytes: number;
+  readonly dropOldest: boolean;
+}
+
+/**
+ * Every open stream of this process: opening one (headers, preamble, subscribe, replay, live)
+ * and ending them all at shutdown.
+ */
+export class Streams {
+  private readonly open = new Set<EventStream>();
+  private readonly hub: Hub;
+  private readonly history: History;
+  private readonly heartbeat: Heartbeat;
+  private readonly metrics: Metrics;
+  private readonly policy: StreamPolicy;
+  private readonly preamble: Buffer;
+  private readonly retryMs: number;
+  private emptied: (() => void) | undefined;
+
+  constructor(deps: { hub: Hub; history: History; heartbeat: Heartbeat; metrics: Metrics }, options: StreamsOptions) {
+    this.hub = deps.hub;
+    this.history = deps.history;
+    this.heartbeat = deps.heartbeat;
+    this.metrics = deps.metrics;
+    this.retryMs = options.retryMs;
+    this.preamble = encodePreamble(options.retryMs);
+    const metrics = deps.metrics;
+    this.policy = {
+      bufferBytes: options.bufferBytes,
+      dropOldest: options.dropOldest,
+      onReplayed: (events) => metrics.eventsReplayed.inc(events),
+      onGap: (reason) => metrics.gaps.inc({ reason }),
+      onSlow: (action, events) => (action === 'disconnect' ? metrics.slowClientDisconnects.inc() : metrics.slowClientDrops.inc(events)),
+      onBuffered: (bytes) => metrics.bufferedBytes.inc(bytes),
+      onClose: (stream, reason) => this.forget(stream, reason),
+    };
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** Resolves with the stream once it is live (or replaying), so the caller can end it later (credential expiry). */
+  async start(request: RequestHead, response: Reply, subscription: Subscription): Promise<EventStream> {
+    request.socket.setKeepAlive(true, 30_000);
+    response.writeHead(200, STREAM_HEADERS);
+    // Headers and preamble leave at once, so proxies and clients see a live stream before any event.
+    response.write(this.preamble);
+
+    const stream = new EventStream(response, subscription.channels, this.policy);
+    // Subscribe before reading history: whatever is published meanwhile is held, not lost.
+    for (const channel of subscription.channels) this.hub.subscribe(channel, stream, subscription.channels.length);
+    this.open.add(stream);
+    this.heartbeat.add(stream);
+    this.metrics.connectionsOpened.inc();
+    this.metrics.connectionsOpen.inc();
+
+    if (subscription.lastEventId === undefined) {
+      stream.goLive();
+      return stream;
+    }
+    const items = await this.history.replay(subscription.channels, subscription.lastEventId);
+    stream.replayThenLive(items, subscription.lastEventId);
+    return stream;
+  }
+
+  /**
+   * Ends every stream with a jittered `retry:` so each client resumes by Last-Event-ID: used when
+   * a shared log says this process's live feed lost continuity (History.onReset), where resuming
+   * from the log is exact and guessing is not.
+   */
+  resumeAll(): void {
+    // Spread reconnects over [retry, 3 × retry] so a fleet of browsers does not return in one wave.
+    for (const stream of this.open) stream.shutdown(this.retryMs * (1 + 2 * Math.random()));
+  }
+
+  /** Ends every stream with a jittered `retry:`, then waits for them to close, up to `deadlineMs`. */
+  async shutdown(deadlineMs: number): Promise<void> {
+    this.resumeAll();
+    if (this.open.size === 0) return;
+    const allClosed = new Promise<void>((resolve) => (this.emptied = resolve));
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
+    await Promise.race([allClosed, deadline]);
+    for (const stream of this.open) stream.abort('shutdown');
+  }
+
+  private forget(stream: EventStream, reason: string): void {
+    if (!this.open.delete(stream)) return;
+    for (const channel of stream.channels) this.hub.unsubscribe(channel, stream);
+    this.heartbeat.remove(stream);
+    this.metrics.connectionsOpen.dec();
+    this.metrics.connectionsClosed.inc({ reason });
+    if (this.open.size === 0) this.emptied?.();
+  }
+}
