@@ -1,0 +1,121 @@
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { HEADERS_TOO_LARGE } from './raw-errors.ts';
+import { RawReply } from './raw-reply.ts';
+import { parseGetHead, type RequestHead } from './request-head.ts';
+
+export interface FrontDoorOptions {
+  /** GET requests under this path are streams, taken before Node's http server sees them. */
+  readonly streamsPath: string;
+  /** Larger heads are answered with 431, like Node's own limit. */
+  readonly maxHeadBytes: number;
+  /** A client that has not sent its head by then is dropped (slowloris). */
+  readonly headTimeoutMs: number;
+}
+
+export type StreamHandler = (head: RequestHead, reply: RawReply) => void;
+
+export interface FrontDoor {
+  /** Drops connections that have not finished sending their head: part of shutting down. */
+  closeWaiting(): void;
+}
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+/**
+ * The first reader of every connection. A stream request (`GET <streams path>...`) is parsed
+ * here and served on a RawReply, so an open stream keeps only its socket and a few small
+ * objects: node:http would keep a parser, an IncomingMessage and a ServerResponse alive for the
+ * stream's whole life, roughly tripling the memory of an idle connection. Every other
+ * connection, and any stream request this parser finds unusual, goes to Node's own http server
+ * with the bytes read so far put back (`unshift`), exactly as if it had read them itself.
+ *
+ * It takes the server's 'connection' event over with public EventEmitter calls: the listening
+ * socket, connection tracking, timeouts and close() all stay Node's.
+ */
+export function installFrontDoor(server: Server, options: FrontDoorOptions, onStream: StreamHandler): FrontDoor {
+  const nodeListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
+  server.removeAllListeners('connection');
+  /**
+   * Gives a connection to Node's own listener, with `bytes` it should read first. Paused, so the
+   * bytes put back wait for that listener; resumed after, so they reach its parser (which then
+   * reads the handle itself) instead of sitting in the stream's buffer.
+   */
+  const handOver = (socket: Socket, bytes?: Buffer): void => {
+    socket.pause();
+    if (bytes !== undefined) socket.unshift(bytes);
+    for (const listener of nodeListeners) listener.call(server, socket);
+    socket.resume();
+  };
+  const prefix = Buffer.from(`GET ${options.streamsPath}`, 'latin1');
+  const waiting = new Set<Socket>();
+
+  server.on('connection', (socket: Socket) => {
+    // Everything below lives in one closure context for the connection's whole life, so whatever
+    // it still points to once the head is handled (the head's bytes, the timer) is memory every
+    // idle stream would carry: release() lets go of all of it.
+    let buffered: Buffer | undefined;
+    let timer: NodeJS.Timeout | undefined = setTimeout(() => socket.destroy(), options.headTimeoutMs);
+    waiting.add(socket);
+    const release = (): void => {
+      waiting.delete(socket);
+      clearTimeout(timer);
+      timer = undefined;
+      buffered = undefined;
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', release);
+    };
+    const toNode = (): void => {
+      const bytes = buffered;
+      release();
+      handOver(socket, bytes);
+    };
+    const onError = (): void => {
+      release();
+      socket.destroy();
+    };
+    const onData = (chunk: Buffer): void => {
+      buffered = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
+      const known = Math.min(buffered.length, prefix.length);
+      // Decide on the first bytes: anything that is not a GET of the streams path goes to Node at once.
+      if (buffered.compare(prefix, 0, known, 0, known) !== 0) return toNode();
+      if (buffered.length > prefix.length && !' /?'.includes(String.fromCharCode(buffered[prefix.length] ?? 0))) return toNode();
+      const end = buffered.indexOf(HEAD_END);
+      if (end === -1 && buffered.length <= options.maxHeadBytes) return;
+      if (end === -1 || end > options.maxHeadBytes) {
+        release();
+        socket.end(HEADERS_TOO_LARGE);
+        return;
+      }
+      const head = parseGetHead(buffered.toString('latin1', 0, end), socket);
+      if (head === undefined) return toNode();
+      release();
+      // While a stream runs, whatever else arrives is read and dropped, so a client's FIN is seen
+      // at once (these sockets allow half-open, so close it ourselves). A stream that ends cleanly
+      // gives the connection to node:http for whatever the client sends next.
+      const closeOnEnd = (): void => {
+        socket.destroy();
+      };
+      socket.on('end', closeOnEnd);
+      socket.resume();
+      onStream(
+        head,
+        new RawReply(socket, head.httpVersion, () => {
+          socket.off('end', closeOnEnd);
+          handOver(socket);
+        }),
+      );
+    };
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', release);
+  });
+
+  return {
+    closeWaiting: () => {
+      for (const socket of waiting) socket.destroy();
+      waiting.clear();
+    },
+  };
+}
