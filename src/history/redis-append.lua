@@ -1,0 +1,89 @@
+-- Appends events to the shared log in one atomic step: assign seqs from the one global counter,
+-- XADD each event to its channel's stream, trim the stream to maxEvents/maxAge (remembering how
+-- far each channel was trimmed, so gaps are exact), and PUBLISH one notification per event.
+-- Nothing else runs in Redis between these steps, so every instance sees the same ids in the
+-- same order, and a notification is never sent for an event that is not in the log.
+--
+-- KEYS[1] meta hash {epoch, seq}      KEYS[2] trimmed hash {channel -> trimmed-through seq}
+-- KEYS[3] sources hash {source key -> last ingested entry id} (Redis Streams ingress)
+-- KEYS[3+i] the stream of event i
+-- ARGV[1] candidate epoch  ARGV[2] maxEvents  ARGV[3] maxAge ms  ARGV[4] notify channel
+-- ARGV[5] PUBLISH or SPUBLISH  ARGV[6] source key or ''
+-- ARGV[7+4(i-1)..] per event: channel, event name or '', data, source entry id or ''
+-- Returns { epoch, seq of each appended event... }; events whose source id was already
+-- ingested are skipped (so N instances reading one source append each entry once).
+
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local maxEvents = tonumber(ARGV[2])
+local maxAge = tonumber(ARGV[3])
+local notify = ARGV[4]
+local publish = ARGV[5]
+local source = ARGV[6]
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+local function idParts(id)
+  local ms, sq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(sq)
+end
+
+local function after(a, b)
+  local am, as = idParts(a)
+  local bm, bs = idParts(b)
+  return am > bm or (am == bm and as > bs)
+end
+
+local cursor = nil
+if source ~= '' then
+  cursor = redis.call('HGET', KEYS[3], source) or '0-0'
+end
+
+local result = { epoch }
+local touched = {}
+local n = (#ARGV - 6) / 4
+for i = 1, n do
+  local base = 7 + (i - 1) * 4
+  local channel, name, data, sourceId = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
+  if cursor == nil or after(sourceId, cursor) then
+    if cursor ~= nil then cursor = sourceId end
+    local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+    local key = KEYS[3 + i]
+    -- The entry id is the global seq itself: replay reads (cursor+1 .. +) with no lookup.
+    if name == '' then
+      redis.call('XADD', key, seq .. '-0', 't', now, 'd', data)
+    else
+      redis.call('XADD', key, seq .. '-0', 't', now, 'e', name, 'd', data)
+    end
+    touched[key] = channel
+    result[#result + 1] = seq
+    redis.call(publish, notify, epoch .. '\n' .. seq .. '\n' .. now .. '\n' .. channel .. '\n' .. name .. '\n' .. data)
+  end
+end
+if cursor ~= nil then redis.call('HSET', KEYS[3], source, cursor) end
+
+-- Trim each touched stream once, by age then by count, recording the newest seq removed.
+for key, channel in pairs(touched) do
+  local through = nil
+  local cutoff = now - maxAge
+  local head = redis.call('XRANGE', key, '-', '+', 'COUNT', 100)
+  for _, entry in ipairs(head) do
+    if tonumber(entry[2][2]) < cutoff then through = entry[1] else break end
+  end
+  if through ~= nil then
+    local seq = idParts(through)
+    redis.call('XTRIM', key, 'MINID', (seq + 1) .. '-0')
+  end
+  local len = redis.call('XLEN', key)
+  if len > maxEvents then
+    local old = redis.call('XRANGE', key, '-', '+', 'COUNT', len - maxEvents)
+    through = old[#old][1]
+    redis.call('XTRIM', key, 'MAXLEN', maxEvents)
+  end
+  if through ~= nil then
+    local seq = idParts(through)
+    local known = tonumber(redis.call('HGET', KEYS[2], channel) or '0')
+    if seq > known then redis.call('HSET', KEYS[2], channel, seq) end
+  end
+end
+return result

@@ -1,0 +1,462 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { GatewayError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { connectRedis, isReady, type RedisClient, type RedisConfig } from '../redis/connect.ts';
+import { formatCursor, parseCursor } from '../sse/cursor.ts';
+import { encodeEvent } from '../sse/encode.ts';
+import type { EventInput, Gap, GapReason, History, LoggedEvent, ReplayItem } from './history.ts';
+
+const APPEND_LUA = readFileSync(new URL('./redis-append.lua', import.meta.url), 'utf8');
+const REPLAY_LUA = readFileSync(new URL('./redis-replay.lua', import.meta.url), 'utf8');
+const SWEEP_LUA = readFileSync(new URL('./redis-sweep.lua', import.meta.url), 'utf8');
+
+export interface RedisHistoryOptions {
+  readonly redis: RedisConfig;
+  readonly maxEvents: number;
+  readonly maxAgeMs: number;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+/** One source entry for appendFromSource: the app's stream entry id and the event it becomes. */
+export interface SourcedEvent {
+  readonly sourceId: string;
+  readonly input: EventInput;
+}
+
+/**
+ * Every key and channel of one log. All keys carry the hash tag `{log}`, so in Redis Cluster they
+ * share one slot and one Lua script may touch them together (see docs/redis.md for the cost).
+ */
+export class RedisKeys {
+  readonly meta: string;
+  readonly trimmed: string;
+  readonly sources: string;
+  readonly notify: string;
+  readonly lease: string;
+  private readonly streamPrefix: string;
+
+  constructor(prefix: string) {
+    this.meta = `${prefix}{log}:meta`;
+    this.trimmed = `${prefix}{log}:trimmed`;
+    this.sources = `${prefix}{log}:sources`;
+    // A sharded Pub/Sub channel hashes like a key: same tag, so SPUBLISH from the script is legal in Cluster.
+    this.notify = `${prefix}{log}:events`;
+    this.lease = `${prefix}lease:redis-pubsub`;
+    this.streamPrefix = `${prefix}{log}:ch:`;
+  }
+
+  stream(channel: string): string {
+    return this.streamPrefix + channel;
+  }
+
+  /** SCAN MATCH pattern for every channel stream (prefixes are escaped: they may hold glob characters). */
+  get streamPattern(): string {
+    return `${this.streamPrefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+  }
+
+  channelOf(streamKey: string): string {
+    return streamKey.slice(this.streamPrefix.length);
+  }
+}
+
+type AppendReply = [string, ...number[]];
+type StreamEntry = [string, string[]];
+type ReplayReply = [string, number, number, number[], StreamEntry[][]];
+
+interface ScriptedClient {
+  sseAppend(...args: Array<string | number>): Promise<AppendReply>;
+  sseReplay(...args: Array<string | number>): Promise<ReplayReply>;
+  sseSweep(...args: Array<string | number>): Promise<number>;
+}
+
+const UNAVAILABLE_MESSAGE = 'the shared event log (Redis) is unreachable; the event was not stored, retry later';
+
+/**
+ * The shared log: Redis Streams, one per channel, numbered by one counter for the whole log, so
+ * ids are the same on every instance and one id resumes any set of channels (sse/cursor.ts).
+ *
+ * Live fan-out: each append PUBLISHes one notification per event carrying the event itself, on
+ * one channel that every instance subscribes to once. Notifications arrive in seq order (the
+ * script runs atomically and Redis delivers one connection's messages in order), each is
+ * encoded once here and handed to the hub. Because every seq is published, a missing seq or a
+ * changed epoch is noticed, and the streams are asked to resume (onReset) rather than guess.
+ */
+export class RedisHistory implements History {
+  readonly keys: RedisKeys;
+  /** Appends and replay reads. Exposed for the Redis ingresses, which share it. */
+  readonly client: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly options: RedisHistoryOptions;
+  private readonly logger: Logger;
+  /** Offered to the script in case the log has no epoch yet (new or wiped Redis); replaced once used, so a wiped log never gets an old epoch back. */
+  private candidateEpoch = newEpoch();
+  private readonly listeners: Array<(event: LoggedEvent) => void> = [];
+  private readonly resetListeners: Array<() => void> = [];
+  private readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
+  /** The epoch this process believes the log has; a notification with another means the log was wiped. */
+  private epoch: string | undefined;
+  /** Newest seq delivered to listeners; undefined until the first notification sets the baseline. */
+  private lastSeq: number | undefined;
+  /** Set when the subscription drops: lastSeq then, and whether a reset has since covered the loss. */
+  private loss: { seq: number | undefined; reset: boolean } | undefined;
+  private subscribed = false;
+  private closed = false;
+  private sweeper: NodeJS.Timeout | undefined;
+  /** Bound once: a labelled child, so the per-event observe does no label lookup. */
+  private readonly fanoutLag: { observe(value: number): void };
+
+  constructor(options: RedisHistoryOptions) {
+    this.options = options;
+    this.logger = options.logger.child({ room: 'history', backend: 'redis' });
+    this.keys = new RedisKeys(options.redis.keyPrefix);
+    this.publishCommand = options.redis.mode === 'cluster' ? 'SPUBLISH' : 'PUBLISH';
+    this.fanoutLag = options.metrics.redisIngestLag.labels({ source: 'fanout' });
+    const onState = (role: string, up: 0 | 1): void => options.metrics.redisConnected.set({ role }, up);
+    this.client = connectRedis(options.redis, 'command', { logger: options.logger, onState });
+    this.client.defineCommand('sseAppend', { lua: APPEND_LUA });
+    this.client.defineCommand('sseReplay', { lua: REPLAY_LUA });
+    this.client.defineCommand('sseSweep', { lua: SWEEP_LUA });
+    this.subscriber = connectRedis(options.redis, 'subscriber', { logger: options.logger, onState });
+    this.listenForNotifications();
+  }
+
+  async start(timeoutMs: number): Promise<void> {
+    const subscribe = this.publishCommand === 'SPUBLISH' ? this.subscriber.ssubscribe(this.keys.notify) : this.subscriber.subscribe(this.keys.notify);
+    const ready = (async () => {
+      await subscribe;
+      this.subscribed = true;
+      await this.waitReady(this.client);
+      // The epoch now, so that a log wiped while our subscription is down is noticed when it comes back.
+      this.epoch ??= (await this.client.hget(this.keys.meta, 'epoch')) ?? undefined;
+    })();
+    ready.catch((error: unknown) => this.logger.warn({ err: errorInfo(error) }, 'redis log not ready at start'));
+    this.scheduleSweep();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([ready.catch(() => undefined), deadline]);
+    clearTimeout(timer);
+    if (!this.isReady()) this.logger.warn('redis log not ready yet; /readyz stays false until it is');
+  }
+
+  isReady(): boolean {
+    return !this.closed && this.subscribed && isReady(this.client) && isReady(this.subscriber);
+  }
+
+  async append(inputs: readonly EventInput[]): Promise<LoggedEvent[]> {
+    const reply = await this.runAppend(inputs.map((input) => ({ sourceId: '', input })), '');
+    const acceptedAt = process.hrtime.bigint();
+    const [epoch, ...seqs] = reply;
+    // Only the publisher's answer needs these, and it reads ids: fan-out encodes its own frame from
+    // the notification, so here the frame is encoded only if someone asks for it.
+    return seqs.map((seq, index) => publishedEvent(seq, formatCursor(epoch, seq), inputs[index] as EventInput, acceptedAt));
+  }
+
+  /**
+   * Appends entries read from an app's stream `sourceKey`, skipping any at or before the last
+   * entry id already ingested from it. The check and the append are one script, so N instances
+   * reading the same source append each entry exactly once, in the source's order.
+   */
+  async appendFromSource(sourceKey: string, events: readonly SourcedEvent[]): Promise<number> {
+    const reply = await this.runAppend(events, sourceKey);
+    return reply.length - 1;
+  }
+
+  async replay(channels: readonly string[], lastEventId: string): Promise<ReplayItem[]> {
+    const cursor = parseCursor(lastEventId);
+    const keys = channels.map((channel) => this.keys.stream(channel));
+    let reply: ReplayReply;
+    try {
+      this.options.metrics.redisReplayReads.inc();
+      reply = await (this.client as unknown as ScriptedClient).sseReplay(
+        2 + keys.length,
+        this.keys.meta,
+        this.keys.trimmed,
+        ...keys,
+        this.candidateEpoch,
+        cursor === undefined ? -1 : cursor.seq,
+        this.options.maxEvents,
+        ...channels,
+      );
+    } catch (error) {
+      this.options.metrics.redisCommandsFailed.inc({ op: 'replay' });
+      this.logger.warn({ err: errorInfo(error) }, 'replay read failed');
+      // The stream's headers are out, so this ends it; the client retries with the same Last-Event-ID and loses nothing.
+      throw new GatewayError('SSEG_UNAVAILABLE', 'the shared event log (Redis) is unreachable; reconnect later');
+    }
+    const [epoch, head, now, trimmed, entries] = reply;
+    if (epoch === this.candidateEpoch) this.candidateEpoch = newEpoch();
+    if (cursor === undefined) return [gapItem('malformed-id', epoch, head, channels)];
+    if (cursor.epoch !== epoch) return [gapItem('epoch-changed', epoch, head, channels)];
+    if (cursor.seq > head) return [gapItem('unknown-id', epoch, head, channels)];
+
+    const olderThan = now - this.options.maxAgeMs;
+    const acceptedAt = process.hrtime.bigint();
+    const items: ReplayItem[] = [];
+    channels.forEach((channel, index) => {
+      let lostThrough = trimmed[index] ?? 0;
+      for (const [entryId, fields] of entries[index] ?? []) {
+        const seq = Number(entryId.slice(0, entryId.indexOf('-')));
+        const entry = readFields(fields);
+        if (entry.time < olderThan) {
+          // Past maxAge but not yet trimmed (trimming happens on append): it counts as gone.
+          lostThrough = Math.max(lostThrough, seq);
+          continue;
+        }
+        const id = formatCursor(epoch, seq);
+        items.push({ event: { seq, id, channel, frame: encodeEvent(id, entry.name, entry.data), acceptedAt } });
+      }
+      if (lostThrough > cursor.seq) items.push({ gap: { reason: 'trimmed', seq: lostThrough, id: formatCursor(epoch, lostThrough), channels: [channel] } });
+    });
+    // Gaps sort before events of the same seq, as in memory.ts.
+    items.sort((a, b) => seqOf(a) - seqOf(b) || (a.gap ? -1 : 1));
+    return items;
+  }
+
+  onEvent(listener: (event: LoggedEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  onReset(listener: () => void): void {
+    this.resetListeners.push(listener);
+  }
+
+  /**
+   * Trims every channel stream by age, and deletes streams left empty, keeping their trimmed-through
+   * marks: appends trim only the channel they write, so without this an idle channel would keep its
+   * last maxEvents entries forever. Idempotent, so every instance may run it. Returns entries removed.
+   */
+  async sweep(): Promise<number> {
+    let removed = 0;
+    const nodes = 'nodes' in this.client ? this.client.nodes('master') : [this.client];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', this.keys.streamPattern, 'COUNT', 1000);
+        cursor = next;
+        for (const key of keys) {
+          removed += await (this.client as unknown as ScriptedClient).sseSweep(2, this.keys.trimmed, key, this.keys.channelOf(key), this.options.maxAgeMs);
+        }
+      } while (cursor !== '0' && !this.closed);
+    }
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.sweeper);
+    await Promise.allSettled([quit(this.subscriber), quit(this.client)]);
+  }
+
+  private async runAppend(events: readonly SourcedEvent[], sourceKey: string): Promise<AppendReply> {
+    if (!isReady(this.client)) {
+      this.options.metrics.redisCommandsFailed.inc({ op: sourceKey === '' ? 'append' : 'ingest' });
+      throw new GatewayError('SSEG_UNAVAILABLE', UNAVAILABLE_MESSAGE, { 'Retry-After': '1' });
+    }
+    const args: Array<string | number> = [];
+    const keys: string[] = [];
+    for (const { sourceId, input } of events) {
+      keys.push(this.keys.stream(input.channel));
+      args.push(input.channel, input.event ?? '', input.data, sourceId);
+    }
+    try {
+      const reply = await (this.client as unknown as ScriptedClient).sseAppend(
+        3 + keys.length,
+        this.keys.meta,
+        this.keys.trimmed,
+        this.keys.sources,
+        ...keys,
+        this.candidateEpoch,
+        this.options.maxEvents,
+        this.options.maxAgeMs,
+        this.keys.notify,
+        this.publishCommand,
+        sourceKey,
+        ...args,
+      );
+      if (reply[0] === this.candidateEpoch) this.candidateEpoch = newEpoch();
+      return reply;
+    } catch (error) {
+      this.options.metrics.redisCommandsFailed.inc({ op: sourceKey === '' ? 'append' : 'ingest' });
+      this.logger.warn({ err: errorInfo(error) }, 'append to redis log failed');
+      // Possibly stored if the reply alone was lost; never reported as stored when it may not be.
+      throw new GatewayError('SSEG_UNAVAILABLE', UNAVAILABLE_MESSAGE, { 'Retry-After': '1' });
+    }
+  }
+
+  private listenForNotifications(): void {
+    const onMessage = (_channel: string, message: string): void => this.received(message);
+    this.subscriber.on(this.publishCommand === 'SPUBLISH' ? 'smessage' : 'message', onMessage);
+    this.subscriber.on('close', () => {
+      if (this.loss === undefined && this.subscribed) this.loss = { seq: this.lastSeq, reset: false };
+    });
+    this.subscriber.on('ready', () => {
+      const loss = this.loss;
+      if (loss === undefined) return;
+      // Back after an outage: anything appended meanwhile never reached us as a notification.
+      void this.checkAfterLoss(loss);
+    });
+  }
+
+  private async checkAfterLoss(lost: { seq: number | undefined; reset: boolean }): Promise<void> {
+    try {
+      // A reply on the subscriber connection comes after its resubscription took effect: from here
+      // every append is notified, so the head read next bounds what may have been missed.
+      await this.subscriber.ping();
+      await this.waitReady(this.client);
+      const [stored, seq] = await this.client.hmget(this.keys.meta, 'epoch', 'seq');
+      if (this.loss === lost) this.loss = undefined;
+      // A notification with a hole or a new epoch arrived first and already reset the streams.
+      if (lost.reset) return;
+      const epoch = stored ?? undefined;
+      const head = Number(seq ?? '0');
+      if (epoch !== this.epoch || head > (lost.seq ?? 0)) {
+        const why = epoch === this.epoch ? 'missed events while the subscription was down' : 'the log was reset (new epoch)';
+        // The streams resume from the log; notifications up to this head are theirs by replay now.
+        this.epoch = epoch;
+        this.lastSeq = epoch === undefined ? undefined : head;
+        this.reset(why);
+      }
+    } catch (error) {
+      this.options.metrics.redisCommandsFailed.inc({ op: 'check' });
+      if (this.loss === lost) this.loss = undefined;
+      if (lost.reset || this.closed) return;
+      this.logger.warn({ err: errorInfo(error) }, 'could not check for events missed during the outage; asking streams to resume');
+      this.reset('could not check for missed events');
+    }
+  }
+
+  /** One notification: `epoch\nseq\ntimeMs\nchannel\nevent\ndata`. Parsed with indexOf, not split, so the data is sliced once. */
+  private received(message: string): void {
+    const a = message.indexOf('\n');
+    const b = message.indexOf('\n', a + 1);
+    const c = message.indexOf('\n', b + 1);
+    const d = message.indexOf('\n', c + 1);
+    const e = message.indexOf('\n', d + 1);
+    if (a < 0 || b < 0 || c < 0 || d < 0 || e < 0) return;
+    const epoch = message.slice(0, a);
+    const seq = Number(message.slice(a + 1, b));
+    const time = Number(message.slice(b + 1, c));
+    const channel = message.slice(c + 1, d);
+    const name = e === d + 1 ? undefined : message.slice(d + 1, e);
+
+    if (this.epoch !== undefined && epoch !== this.epoch) {
+      this.epoch = epoch;
+      this.lastSeq = undefined;
+      this.reset('the log was reset (new epoch)');
+    } else if (this.lastSeq !== undefined && seq !== this.lastSeq + 1) {
+      if (seq <= this.lastSeq) return;
+      this.reset('a hole in the notification sequence');
+    }
+    this.epoch = epoch;
+    this.lastSeq = seq;
+
+    const id = formatCursor(epoch, seq);
+    const event: LoggedEvent = { seq, id, channel, frame: encodeEvent(id, name, message.slice(e + 1)), acceptedAt: process.hrtime.bigint() };
+    this.fanoutLag.observe(Math.max(0, Date.now() - time) / 1000);
+    for (const listener of this.listeners) listener(event);
+  }
+
+  private scheduleSweep(): void {
+    // Jittered so a fleet started together does not scan in step; at most every minute, at least every maxAge.
+    const every = Math.min(this.options.maxAgeMs, 60_000);
+    this.sweeper = setTimeout(() => {
+      void this.sweep().then(
+        (removed) => {
+          if (removed > 0) this.logger.debug({ removed }, 'swept aged events from idle channels');
+        },
+        (error: unknown) => {
+          this.options.metrics.redisCommandsFailed.inc({ op: 'sweep' });
+          this.logger.debug({ err: errorInfo(error) }, 'sweep failed; next round will retry');
+        },
+      ).finally(() => {
+        if (!this.closed) this.scheduleSweep();
+      });
+    }, every * (0.5 + Math.random()));
+    this.sweeper.unref();
+  }
+
+  private reset(why: string): void {
+    if (this.loss) this.loss.reset = true;
+    this.logger.warn({ why }, 'live feed lost continuity; streams will resume from their last id');
+    for (const listener of this.resetListeners) listener();
+  }
+
+  private waitReady(client: RedisClient): Promise<void> {
+    if (isReady(client)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onReady = (): void => {
+        client.off('end', onEnd);
+        resolve();
+      };
+      const onEnd = (): void => {
+        client.off('ready', onReady);
+        reject(new Error('redis connection ended'));
+      };
+      client.once('ready', onReady);
+      client.once('end', onEnd);
+    });
+  }
+}
+
+function publishedEvent(seq: number, id: string, input: EventInput, acceptedAt: bigint): LoggedEvent {
+  let frame: Buffer | undefined;
+  return {
+    seq,
+    id,
+    channel: input.channel,
+    acceptedAt,
+    get frame() {
+      return (frame ??= encodeEvent(id, input.event, input.data));
+    },
+  };
+}
+
+function newEpoch(): string {
+  return randomBytes(6).readUIntBE(0, 6).toString(36);
+}
+
+function gapItem(reason: GapReason, epoch: string, seq: number, channels: readonly string[]): ReplayItem {
+  const gap: Gap = { reason, seq, id: formatCursor(epoch, seq), channels };
+  return { gap };
+}
+
+function readFields(fields: string[]): { time: number; name: string | undefined; data: string } {
+  let time = 0;
+  let name: string | undefined;
+  let data = '';
+  for (let index = 0; index + 1 < fields.length; index += 2) {
+    const value = fields[index + 1] as string;
+    switch (fields[index]) {
+      case 't':
+        time = Number(value);
+        break;
+      case 'e':
+        name = value;
+        break;
+      case 'd':
+        data = value;
+        break;
+    }
+  }
+  return { time, name, data };
+}
+
+function seqOf(item: ReplayItem): number {
+  return item.event ? item.event.seq : item.gap.seq;
+}
+
+async function quit(client: RedisClient): Promise<void> {
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}
+
+export function errorInfo(error: unknown): { message: string } {
+  return { message: error instanceof Error ? error.message : String(error) };
+}
