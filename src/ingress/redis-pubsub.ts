@@ -1,0 +1,207 @@
+import { randomBytes } from 'node:crypto';
+import { isGatewayError } from '../errors.ts';
+import type { EventInput } from '../history/history.ts';
+import { errorInfo, type RedisHistory } from '../history/redis.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { connectRedis, type RedisClient, type RedisConfig } from '../redis/connect.ts';
+import { assertChannel, assertEventName } from '../sse/names.ts';
+
+export interface RedisPubsubOptions {
+  readonly redis: RedisConfig;
+  readonly patterns: readonly string[];
+  readonly stripPrefix: string;
+  readonly leaseTtlMs: number;
+  readonly history: RedisHistory;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+/** Renews the lease only if this instance still holds it: a lapsed leader never extends another's lease. */
+const RENEW_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+
+/** At most this many messages go into one append script, so one slow batch cannot hold Redis long. */
+const MAX_BATCH = 256;
+
+/**
+ * Bridges Redis Pub/Sub channels apps already PUBLISH on into the log. Every instance would
+ * receive every message, and a Pub/Sub message carries no id to deduplicate by, so only the
+ * holder of a lease in Redis (SET NX PX, renewed at a third of its TTL) subscribes; the others
+ * wait to take over. See docs/architecture.md for why, and for the failover window.
+ */
+export class RedisPubsubIngress {
+  private readonly options: RedisPubsubOptions;
+  private readonly logger: Logger;
+  private readonly token = randomBytes(12).toString('base64url');
+  private subscriber: RedisClient | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Fires when our lease might be about to lapse without a renewal: independent of how long a renewal command hangs. */
+  private deadline: NodeJS.Timeout | undefined;
+  /** Local deadline of our lease (Date.now() ms), measured from before the command that set it was sent. */
+  private leaseUntil = 0;
+  private leader = false;
+  private stopped = false;
+  private pending: EventInput[] = [];
+  private flushing = false;
+
+  constructor(options: RedisPubsubOptions) {
+    this.options = options;
+    this.logger = options.logger.child({ room: 'ingress', ingress: 'redis-pubsub' });
+  }
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  /** Starts competing for the lease; resolves at once (a message needs a leader, not this instance). */
+  start(): Promise<void> {
+    const subscriber = connectRedis(this.options.redis, 'pubsub-ingress', {
+      logger: this.options.logger,
+      onState: (role, up) => this.options.metrics.redisConnected.set({ role }, up),
+    });
+    subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => this.received(channel, message));
+    this.subscriber = subscriber;
+    void this.tick();
+    return Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearTimeout(this.deadline);
+    if (this.leader) {
+      this.leader = false;
+      // Hand over at once rather than after the TTL: delete the lease only if it is still ours.
+      await this.options.history.client
+        .eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", 1, this.options.history.keys.lease, this.token)
+        .catch(() => undefined);
+    }
+    this.subscriber?.disconnect();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    const client = this.options.history.client;
+    const key = this.options.history.keys.lease;
+    const ttl = this.options.leaseTtlMs;
+    const sentAt = Date.now();
+    try {
+      if (this.leader) {
+        const renewed = await client.eval(RENEW_LUA, 1, key, this.token, ttl);
+        if (renewed === 1) this.extend(sentAt + ttl);
+        else await this.stepDown('the lease is held by another instance');
+      } else {
+        const taken = await client.set(key, this.token, 'PX', ttl, 'NX');
+        if (taken === 'OK' && !this.stopped) {
+          this.extend(sentAt + ttl);
+          await this.lead();
+        }
+      }
+    } catch (error) {
+      this.options.metrics.redisCommandsFailed.inc({ op: 'lease' });
+      this.logger.debug({ err: errorInfo(error) }, 'lease command failed');
+    }
+    if (!this.stopped) this.timer = setTimeout(() => void this.tick(), Math.max(50, Math.floor(ttl / 3)));
+  }
+
+  /**
+   * Our lease now lasts until `until` in Redis (measured from before the command was sent). We stop
+   * ingesting a third of the TTL before that unless a renewal moves it: the margin covers clock
+   * rate drift, so the next leader never subscribes while we still ingest.
+   */
+  private extend(until: number): void {
+    this.leaseUntil = until;
+    clearTimeout(this.deadline);
+    const stopAt = until - this.options.leaseTtlMs / 3;
+    this.deadline = setTimeout(() => void this.stepDown('the lease could not be renewed in time'), Math.max(0, stopAt - Date.now()));
+  }
+
+  private async lead(): Promise<void> {
+    this.leader = true;
+    this.logger.info({ patterns: this.options.patterns }, 'holding the redis-pubsub lease; subscribing');
+    try {
+      await this.subscriber?.psubscribe(...this.options.patterns);
+    } catch (error) {
+      this.logger.warn({ err: errorInfo(error) }, 'psubscribe failed');
+      await this.stepDown('could not subscribe');
+    }
+  }
+
+  private async stepDown(why: string): Promise<void> {
+    clearTimeout(this.deadline);
+    if (!this.leader) return;
+    this.leader = false;
+    this.logger.warn({ why }, 'giving up the redis-pubsub lease');
+    try {
+      await this.subscriber?.punsubscribe(...this.options.patterns);
+    } catch {
+      // The subscriber is down: it has no subscription to drop, and it resubscribes only while we lead.
+    }
+  }
+
+  private received(redisChannel: string, message: string): void {
+    // Between losing the lease and the PUNSUBSCRIBE taking effect, another instance leads: drop, don't duplicate.
+    if (!this.leader || Date.now() > this.leaseUntil - this.options.leaseTtlMs / 3) return;
+    const input = toEvent(redisChannel, message, this.options.stripPrefix);
+    if (input === undefined) {
+      this.logger.debug({ channel: redisChannel.slice(0, 200) }, 'skipped a message that is not a valid event');
+      return;
+    }
+    this.pending.push(input);
+    if (!this.flushing) {
+      this.flushing = true;
+      // Messages that arrive in the same turn go into one script call; calls stay in arrival order.
+      setImmediate(() => void this.flush());
+    }
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, MAX_BATCH);
+      try {
+        const logged = await this.options.history.append(batch);
+        this.options.metrics.eventsPublished.inc({ ingress: 'redis-pubsub' }, logged.length);
+      } catch (error) {
+        // Pub/Sub cannot be re-read: these messages are lost, as they would be for any subscriber that was down.
+        this.logger.warn({ err: isGatewayError(error) ? error.code : errorInfo(error), events: batch.length }, 'could not append pubsub messages');
+      }
+    }
+    this.flushing = false;
+  }
+}
+
+/**
+ * A message becomes an event on the channel named like the Redis channel (minus stripPrefix).
+ * The payload is a JSON envelope `{"event"?, "data"}` when it is one, and otherwise the raw
+ * payload is the data. Returns undefined for what cannot be an event (bad channel or event name).
+ */
+export function toEvent(redisChannel: string, message: string, stripPrefix: string): EventInput | undefined {
+  const channel = stripPrefix !== '' && redisChannel.startsWith(stripPrefix) ? redisChannel.slice(stripPrefix.length) : redisChannel;
+  try {
+    assertChannel(channel, 'channel');
+    const envelope = readEnvelope(message);
+    if (envelope === undefined) return message.isWellFormed() ? { channel, data: message } : undefined;
+    if (envelope.event !== undefined) assertEventName(envelope.event, 'event');
+    return { channel, event: envelope.event, data: envelope.data };
+  } catch {
+    return undefined;
+  }
+}
+
+function readEnvelope(message: string): { event: string | undefined; data: string } | undefined {
+  if (!message.startsWith('{')) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  if (!('data' in record) || keys.some((key) => key !== 'data' && key !== 'event')) return undefined;
+  const event = record['event'];
+  if (event !== undefined && typeof event !== 'string') return undefined;
+  const data = record['data'];
+  return { event, data: typeof data === 'string' ? data : JSON.stringify(data) };
+}
