@@ -1,0 +1,113 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, type TestGateway } from '../support/gateway.ts';
+import { startRedis, type TestRedis } from '../support/redis.ts';
+import { testScope } from '../support/scope.ts';
+import { until } from '../support/poll.ts';
+
+let redis: TestRedis;
+const scope = testScope();
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+async function gateway(): Promise<TestGateway> {
+  const started = await startGateway({ history: { backend: 'redis' }, redis: { url: redis.url, commandTimeout: '1s' }, streams: { retry: '100ms' }, log: { level: 'silent' } });
+  scope.defer(() => started.close());
+  return started;
+}
+
+const stream = scope.stream;
+
+async function readyStatus(target: TestGateway): Promise<number> {
+  return (await fetch(`${target.url}/readyz`)).status;
+}
+
+describe('Redis goes away and comes back', () => {
+  it('keeps streams open, answers 503 SSEG_UNAVAILABLE and turns /readyz false while Redis is down, then resumes clients with a gap once it is back empty', async () => {
+    const a = await gateway();
+    const b = await gateway();
+    const client = await stream(`${b.url}/events/outage`);
+    const firstId = await a.publish('outage', 'before');
+    await client.waitForEvents(1);
+
+    await redis.kill();
+    await until(async () => (await readyStatus(a)) === 503 && (await readyStatus(b)) === 503, '/readyz to turn 503');
+    const refused = await a.publishRaw(JSON.stringify({ channel: 'outage', data: 'during' }));
+    expect(refused.status).toBe(503);
+    expect(refused.body.error).toBe('SSEG_UNAVAILABLE');
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(client.ended).toBe(false);
+    expect((await fetch(`${b.url}/healthz`)).status).toBe(200);
+
+    await redis.restart();
+    await until(async () => (await readyStatus(a)) === 200 && (await readyStatus(b)) === 200, '/readyz to turn 200 again');
+    // The restarted Redis is empty: a new log (epoch). B ends the stream so the client resumes by id.
+    await client.waitForEnd();
+    expect(client.raw()).toMatch(/retry: \d+\n\n$/);
+    const resumed = await stream(`${b.url}/events/outage`, { 'Last-Event-ID': firstId });
+    await resumed.waitForEvents(1);
+    const secondId = await a.publish('outage', 'after');
+    const [gap, after] = await resumed.waitForEvents(2);
+    expect(gap!.event).toBe('gap');
+    expect(JSON.parse(gap!.data)).toMatchObject({ reason: 'epoch-changed' });
+    expect(after).toMatchObject({ id: secondId, data: 'after' });
+    expect(secondId.split('-')[0]).not.toBe(firstId.split('-')[0]);
+    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    expect(metrics).toMatch(/sseg_redis_commands_failed_total\{op="append"\} [1-9]/);
+    expect(metrics).toMatch(/sseg_publish_rejected_total\{code="SSEG_UNAVAILABLE"\} 1/);
+  });
+
+  it('delivers events appended while one instance was unsubscribed, by resuming its streams from the log', async () => {
+    const a = await gateway();
+    const b = await gateway();
+    const admin = new Redis({ port: redis.port, host: '127.0.0.1', lazyConnect: true });
+    await admin.connect();
+    try {
+      const client = await stream(`${b.url}/events/blip`);
+      const firstId = await a.publish('blip', 'one');
+      await client.waitForEvents(1);
+
+      // Cut every fan-out subscription and keep them from coming back, while Redis itself stays up.
+      await admin.config('SET', 'maxclients', '1');
+      const list = await admin.client('LIST');
+      for (const line of String(list).split('\n')) {
+        const id = /(?:^| )id=(\d+) /.exec(line)?.[1];
+        if (id !== undefined && line.includes('name=sse-gateway:subscriber')) await admin.client('KILL', 'ID', id);
+      }
+      await until(async () => (await readyStatus(b)) === 503, 'B to notice its subscription is gone');
+      const missedId = await a.publish('blip', 'two, while B could not hear');
+      await admin.config('SET', 'maxclients', '10000');
+
+      await client.waitForEnd();
+      expect(client.events.map((event) => event.data)).toEqual(['one']);
+      const resumed = await stream(`${b.url}/events/blip`, { 'Last-Event-ID': firstId });
+      const [missed] = await resumed.waitForEvents(1);
+      expect(missed).toMatchObject({ id: missedId, data: 'two, while B could not hear' });
+      await a.publish('blip', 'three');
+      await resumed.waitForEvents(2);
+      expect(resumed.events.map((event) => event.data)).toEqual(['two, while B could not hear', 'three']);
+    } finally {
+      await admin.config('SET', 'maxclients', '10000').catch(() => undefined);
+      admin.disconnect();
+    }
+  });
+
+  it('starts, and reports not ready, when Redis is not there at all', async () => {
+    await redis.kill();
+    try {
+      const lonely = await gateway();
+      expect(await readyStatus(lonely)).toBe(503);
+      const refused = await lonely.publishRaw(JSON.stringify({ channel: 'x', data: 'y' }));
+      expect(refused.body.error).toBe('SSEG_UNAVAILABLE');
+      const metrics = await (await fetch(`${lonely.url}/metrics`)).text();
+      expect(metrics).toMatch(/sseg_redis_connected\{role="command"\} 0/);
+    } finally {
+      await redis.restart();
+    }
+  });
+});

@@ -1,0 +1,178 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../../src/config/load.ts';
+import type { LoggedEvent, ReplayItem } from '../../../src/history/history.ts';
+import { RedisHistory, RedisKeys } from '../../../src/history/redis.ts';
+import { createLogger } from '../../../src/logger.ts';
+import { createMetrics } from '../../../src/metrics/metrics.ts';
+import { encodeEvent } from '../../../src/sse/encode.ts';
+import { startRedis, type TestRedis } from '../../support/redis.ts';
+import { until as poll } from '../../support/poll.ts';
+
+let redis: TestRedis;
+const open: RedisHistory[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((log) => log.close()));
+  await redis.cli('FLUSHALL');
+});
+
+async function history(options: Partial<{ maxEvents: number; maxAgeMs: number }> = {}): Promise<RedisHistory> {
+  const config = resolveConfig({ redis: { url: redis.url, commandTimeout: '1s' } });
+  const log = new RedisHistory({ redis: config.redis, maxEvents: 100, maxAgeMs: 3_600_000, logger: createLogger('silent'), metrics: createMetrics(), ...options });
+  open.push(log);
+  await log.start(5_000);
+  return log;
+}
+
+function collect(log: RedisHistory): LoggedEvent[] {
+  const seen: LoggedEvent[] = [];
+  log.onEvent((event) => seen.push(event));
+  return seen;
+}
+
+const until = (check: () => boolean, what: string): Promise<void> => poll(check, what, 5_000);
+
+const describeItems = (items: readonly ReplayItem[]): string[] =>
+  items.map((item) => (item.event ? `${item.event.channel}:${item.event.seq}` : `gap(${item.gap.reason}@${item.gap.seq}:${item.gap.channels.join('+')})`));
+
+const keys = new RedisKeys('sseg:');
+
+describe('RedisHistory', () => {
+  it('numbers appends from every instance with one sequence and one epoch kept in Redis', async () => {
+    const a = await history();
+    const b = await history();
+    const [first] = await a.append([{ channel: 'x', data: '1' }]);
+    const [second, third] = await b.append([{ channel: 'y', data: '2' }, { channel: 'x', data: '3', event: 'named' }]);
+    expect([first!.seq, second!.seq, third!.seq]).toEqual([1, 2, 3]);
+    const epoch = first!.id.split('-')[0];
+    expect(third!.id).toBe(`${epoch}-3`);
+    expect(await redis.cli('HGET', keys.meta, 'epoch')).toBe(epoch);
+  });
+
+  it('tells every instance about every event once, in seq order, with the frame encoded as memory does', async () => {
+    const a = await history();
+    const b = await history();
+    const seenA = collect(a);
+    const seenB = collect(b);
+    const appended = [
+      ...(await a.append([{ channel: 'c', data: 'line 1\nline 2' }])),
+      ...(await b.append([{ channel: 'd', event: 'e', data: 'x' }])),
+      ...(await a.append([{ channel: 'c', data: '' }])),
+    ];
+    await until(() => seenA.length === 3 && seenB.length === 3, 'three notifications on each');
+    for (const seen of [seenA, seenB]) {
+      expect(seen.map((event) => event.id)).toEqual(appended.map((event) => event.id));
+      expect(seen.map((event) => event.frame.toString())).toEqual(appended.map((event) => event.frame.toString()));
+    }
+    expect(seenB[0]!.frame.equals(encodeEvent(appended[0]!.id, undefined, 'line 1\nline 2'))).toBe(true);
+  });
+
+  it('replays after a cursor across channels, in global order, and flags bad, foreign and future ids at the head', async () => {
+    const log = await history();
+    const [one] = await log.append([{ channel: 'a', data: '1' }]);
+    await log.append([{ channel: 'b', data: '2' }, { channel: 'c', data: '3' }, { channel: 'a', data: '4' }]);
+    expect(describeItems(await log.replay(['a', 'b'], one!.id))).toEqual(['b:2', 'a:4']);
+    expect(describeItems(await log.replay(['a'], 'not-an-id!'))).toEqual(['gap(malformed-id@4:a)']);
+    expect(describeItems(await log.replay(['a'], 'zzzz-1'))).toEqual(['gap(epoch-changed@4:a)']);
+    expect(describeItems(await log.replay(['a'], one!.id.replace(/-1$/, '-99')))).toEqual(['gap(unknown-id@4:a)']);
+  });
+
+  it('records how far each channel was trimmed by maxEvents, so a gap is reported exactly', async () => {
+    const log = await history({ maxEvents: 2 });
+    const [a1] = await log.append([{ channel: 'a', data: 'a1' }]);
+    const [b1] = await log.append([{ channel: 'b', data: 'b1' }]);
+    await log.append([{ channel: 'a', data: 'a2' }, { channel: 'a', data: 'a3' }, { channel: 'a', data: 'a4' }]);
+    // a1 (1) and a2 (3) were trimmed: a client at 1 missed a2; a client at 3 (past a2) missed nothing.
+    expect(describeItems(await log.replay(['a'], a1!.id))).toEqual(['gap(trimmed@3:a)', 'a:4', 'a:5']);
+    expect(describeItems(await log.replay(['a'], a1!.id.replace(/-1$/, '-3')))).toEqual(['a:4', 'a:5']);
+    expect(describeItems(await log.replay(['a', 'b'], b1!.id))).toEqual(['gap(trimmed@3:a)', 'a:4', 'a:5']);
+    expect(await redis.cli('XLEN', keys.stream('a'))).toBe('2');
+  });
+
+  it('counts events older than maxAge as gone at read, even before an append trims them', async () => {
+    const log = await history({ maxAgeMs: 60_000 });
+    const [fresh] = await log.append([{ channel: 'other', data: 'x' }]);
+    // An entry written a long time ago (t=1000 ms since 1970), as if the channel had gone quiet since.
+    await redis.cli('HINCRBY', keys.meta, 'seq', '1');
+    await redis.cli('XADD', keys.stream('aged'), '2-0', 't', '1000', 'd', 'old');
+    await log.append([{ channel: 'aged', data: 'new' }]);
+    expect(describeItems(await log.replay(['aged'], fresh!.id))).toEqual(['gap(trimmed@2:aged)', 'aged:3']);
+    // The append trimmed it for good, and remembered how far.
+    expect(await redis.cli('HGET', keys.trimmed, 'aged')).toBe('2');
+  });
+
+  it('sweeps aged events from idle channels, deleting emptied streams but keeping their gaps exact', async () => {
+    const log = await history({ maxAgeMs: 60_000 });
+    // Two events written long ago on a channel nobody appends to any more, one recent on another.
+    await redis.cli('HINCRBY', keys.meta, 'seq', '2');
+    await redis.cli('XADD', keys.stream('idle'), '1-0', 't', '1000', 'd', 'old 1');
+    await redis.cli('XADD', keys.stream('idle'), '2-0', 't', '2000', 'd', 'old 2');
+    const [recent] = await log.append([{ channel: 'busy', data: 'new' }]);
+    expect(await log.sweep()).toBe(2);
+    expect(await redis.cli('EXISTS', keys.stream('idle'))).toBe('0');
+    expect(await redis.cli('XLEN', keys.stream('busy'))).toBe('1');
+    expect(await redis.cli('HGET', keys.trimmed, 'idle')).toBe('2');
+    const epoch = recent!.id.split('-')[0]!;
+    expect(describeItems(await log.replay(['idle'], `${epoch}-1`))).toEqual(['gap(trimmed@2:idle)']);
+    expect(describeItems(await log.replay(['idle', 'busy'], `${epoch}-2`))).toEqual(['busy:3']);
+    // The channel comes back to life as a new stream after its trimmed-through mark.
+    await log.append([{ channel: 'idle', data: 'again' }]);
+    expect(describeItems(await log.replay(['idle'], `${epoch}-1`))).toEqual(['gap(trimmed@2:idle)', 'idle:4']);
+    expect(await log.sweep()).toBe(0);
+    // More aged entries than one script round reads (100): all go.
+    await redis.cli('HINCRBY', keys.meta, 'seq', '250');
+    for (let seq = 5; seq <= 254; seq += 1) await log.client.xadd(keys.stream('bulk'), `${seq}-0`, 't', '3000', 'd', 'x');
+    expect(await log.sweep()).toBe(250);
+    expect(await redis.cli('HGET', keys.trimmed, 'bulk')).toBe('254');
+    expect(await redis.cli('EXISTS', keys.stream('bulk'))).toBe('0');
+  });
+
+  it('appends entries from one source once, however many instances offer them', async () => {
+    const a = await history();
+    const b = await history();
+    const entries = [
+      { sourceId: '100-0', input: { channel: 's', data: 'one' } },
+      { sourceId: '100-1', input: { channel: 's', data: 'two' } },
+    ];
+    expect(await a.appendFromSource('app:src', entries)).toBe(2);
+    expect(await b.appendFromSource('app:src', entries)).toBe(0);
+    expect(await b.appendFromSource('app:src', [...entries, { sourceId: '101-0', input: { channel: 's', data: 'three' } }])).toBe(1);
+    expect(await redis.cli('XLEN', keys.stream('s'))).toBe('3');
+    expect(await redis.cli('HGET', keys.sources, 'app:src')).toBe('101-0');
+  });
+
+  it('asks streams to resume when a seq is missing from the notifications', async () => {
+    const log = await history();
+    let resets = 0;
+    log.onReset(() => (resets += 1));
+    const seen = collect(log);
+    const [first] = await log.append([{ channel: 'h', data: '1' }]);
+    await until(() => seen.length === 1, 'the first notification');
+    const epoch = first!.id.split('-')[0]!;
+    // A notification for seq 5 when 2..4 never arrived: this process cannot vouch for what its streams sent.
+    await redis.cli('PUBLISH', keys.notify, `${epoch}\n5\n${Date.now()}\nh\n\nlate`);
+    await until(() => seen.length === 2, 'the second notification');
+    expect(resets).toBe(1);
+    expect(seen[1]!.id).toBe(`${epoch}-5`);
+  });
+
+  it('refuses appends with SSEG_UNAVAILABLE while Redis is down, and is not ready', async () => {
+    const log = await history();
+    expect(log.isReady()).toBe(true);
+    await redis.kill();
+    try {
+      await until(() => !log.isReady(), 'the log to notice');
+      await expect(log.append([{ channel: 'z', data: 'lost' }])).rejects.toMatchObject({ code: 'SSEG_UNAVAILABLE', status: 503 });
+    } finally {
+      await redis.restart();
+    }
+    await until(() => log.isReady(), 'the log to reconnect');
+    await expect(log.append([{ channel: 'z', data: 'kept' }])).resolves.toHaveLength(1);
+  });
+});
