@@ -141,8 +141,9 @@ export class RedisHistory implements History {
     if (!this.isReady()) this.logger.warn('redis log not ready yet; /readyz stays false until it is');
   }
 
+  /** False also while a dropped subscription's loss is being checked: a stream opened then could be reset by that check. */
   isReady(): boolean {
-    return !this.closed && this.subscribed && isReady(this.client) && isReady(this.subscriber);
+    return !this.closed && this.subscribed && this.loss === undefined && isReady(this.client) && isReady(this.subscriber);
   }
 
   async append(inputs: readonly EventInput[]): Promise<LoggedEvent[]> {
@@ -313,7 +314,8 @@ export class RedisHistory implements History {
       if (lost.reset) return;
       const epoch = stored ?? undefined;
       const head = Number(seq ?? '0');
-      if (epoch !== this.epoch || head > (lost.seq ?? 0)) {
+      // Notifications that arrived since the resubscription and had no hole count as delivered.
+      if (epoch !== this.epoch || head > (this.lastSeq ?? lost.seq ?? 0)) {
         const why = epoch === this.epoch ? 'missed events while the subscription was down' : 'the log was reset (new epoch)';
         // The streams resume from the log; notifications up to this head are theirs by replay now.
         this.epoch = epoch;
