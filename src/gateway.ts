@@ -35,6 +35,12 @@ import { Streams } from './stream/streams.ts';
 
 export interface GatewayOptions {
   logger?: Logger;
+  /** Log the `listening` line (default). A cluster worker leaves it to the primary, which logs it once for all. */
+  announce?: boolean;
+  /** Run the upstream SSE ingress here (default). In a cluster only one worker does, or each would append every event once. */
+  upstreamSse?: boolean;
+  /** What GET /metrics answers (default: this process's registry). A cluster worker asks the primary for every worker's, summed. */
+  metricsText?: () => Promise<string>;
 }
 
 export interface Gateway {
@@ -110,7 +116,7 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
   const startLog = async (): Promise<void> => {
     await history.start?.(config.redis.commandTimeout * 2);
     await Promise.all(redisIngresses.map((ingress) => ingress.start()));
-    upstreamSse.start();
+    if (options.upstreamSse !== false) upstreamSse.start();
   };
 
   const rejectStream = (error: unknown, url: URL): never => {
@@ -211,8 +217,9 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
         : sendJson(response, 200, { status: 'ready' }),
   );
   if (config.metrics.enabled) {
+    const metricsText = options.metricsText ?? (() => metrics.registry.metrics());
     router.add(config.metrics.path, ['GET'], async (_request, response) => {
-      const text = await metrics.registry.metrics();
+      const text = await metricsText();
       response.writeHead(200, { 'Content-Type': metrics.registry.contentType });
       response.end(text);
     });
@@ -273,7 +280,7 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
           const address = server.address() as AddressInfo;
           const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           const url = new URL(`http://${host}:${address.port}`);
-          logger.info({ address: url.origin, streams: config.streams.path, publish: config.publish.path, node: process.version }, 'listening');
+          if (options.announce !== false) logListening(logger, config, url);
           startLog().then(() => resolve(url), reject);
         });
       }),
@@ -299,6 +306,11 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
       return closing;
     },
   };
+}
+
+/** The one line that says the gateway is ready and where (the CLI's contract with tooling). */
+export function logListening(logger: Logger, config: Readonly<Config>, url: URL, extra: Record<string, unknown> = {}): void {
+  logger.info({ address: url.origin, streams: config.streams.path, publish: config.publish.path, node: process.version, ...extra }, 'listening');
 }
 
 /** The Redis ingresses the config asks for; they share the log's command connection. */

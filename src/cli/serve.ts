@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../config/load.ts';
+import { GatewayCluster } from '../cluster/primary.ts';
 import { createGateway } from '../gateway.ts';
+import { exitOnStopSignals } from '../lifecycle.ts';
+import { createLogger } from '../logger.ts';
 
 export interface ServeOptions {
   config?: string;
@@ -18,7 +21,10 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     config = await loadConfig({ file: options.config, overrides: { ...overrides, publish: { tokens: [generatedToken] } } });
   }
 
-  const gateway = createGateway(config);
+  const logger = createLogger(config.log.level);
+  // streams.workers > 1: this process only runs the workers, each a gateway on the shared log.
+  const gateway = config.streams.workers > 1 ? new GatewayCluster(config, logger) : createGateway(config, { logger });
+  exitOnStopSignals(() => gateway.close(), config.server.shutdownTimeout + 5_000, logger);
   const url = await gateway.listen();
   if (generatedToken !== undefined) {
     // On stderr and not through the logger: log lines never carry credentials.
@@ -30,19 +36,4 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
         `               -d '{"channel":"demo","data":"hello"}' ${base}${config.publish.path}\n\n`,
     );
   }
-
-  const stop = (signal: NodeJS.Signals): void => {
-    gateway.logger.info({ signal }, 'signal received');
-    // Belt and braces: close() is bounded by server.shutdownTimeout; this catches a bug in it.
-    setTimeout(() => process.exit(1), config.server.shutdownTimeout + 5_000).unref();
-    gateway.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        gateway.logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
 }

@@ -72,7 +72,17 @@ const streams = z
     path: urlPath('/events', 'Where browsers subscribe: GET <path>/<channel> or GET <path>?channel=a&channel=b.'),
     heartbeat: duration('15s', 'A comment line is sent on a stream idle this long, so proxies keep it open.'),
     retry: duration('3s', 'The `retry:` hint sent when a stream opens: how long EventSource waits before reconnecting.'),
-    maxConnections: count(10_000, 1, 'Open streams this process accepts; beyond it, 503 with Retry-After.'),
+    maxConnections: count(10_000, 1, 'Open streams one process (each worker, with streams.workers) accepts; beyond it, 503 with Retry-After.'),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .default(1)
+      .meta({
+        description:
+          'Processes serving streams on the one port (node:cluster), to use several cores. Above 1 needs history.backend: redis: the workers are instances sharing the log through Redis, as separate hosts would. Per-process limits (maxConnections, maxConnectionsPerIp) apply to each worker.',
+      }),
     maxChannelsPerStream: count(64, 1, 'Channels one stream may subscribe to at once.'),
     maxConnectionsPerIp: count(
       0,
@@ -321,6 +331,9 @@ const demo = z
 export const configSchema = z
   .strictObject({ server, streams, history, publish, auth, ingress, redis, upstream, demo, metrics, log })
   .superRefine((config, ctx) => {
+    if (config.streams.workers > 1 && config.history.backend !== 'redis') {
+      ctx.addIssue({ code: 'custom', path: ['streams', 'workers'], message: 'more than one worker needs history.backend: redis (workers share the log through Redis)' });
+    }
     if (config.history.backend !== 'redis') {
       for (const [key, list] of [['redisPubsub', config.ingress.redisPubsub.patterns], ['redisStreams', config.ingress.redisStreams.keys]] as const) {
         if (list.length > 0) ctx.addIssue({ code: 'custom', path: ['ingress', key], message: 'needs history.backend: redis' });
