@@ -7,6 +7,7 @@
  *   npm run bench -- --scenario fanout,storm --peers ours,nchan
  *   npm run bench -- --profile            ours under --cpu-prof, profiles in bench/results/
  *   npm run bench -- --ours <dir>         ours from another checkout (e.g. a git worktree of a commit)
+ *   npm run bench -- --workers 2          ours with streams.workers 2 (on a redis-server of the bench's own), Nchan with 2 workers
  *
  * Not part of `npm test`: it times things, and it loads both cores.
  */
@@ -17,6 +18,7 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PEER_NAMES, PEERS, type PeerName } from './peers/peers.ts';
+import { startBenchRedis } from './redis.ts';
 import { advantageOver, markdownTable, writeResults, type Figure, type PeerStatus, type Results } from './report.ts';
 import { fanout } from './scenarios/fanout.ts';
 import { idle } from './scenarios/idle.ts';
@@ -36,13 +38,14 @@ const { values: args } = parseArgs({
     'profile': { type: 'boolean', default: false },
     'heartbeat': { type: 'string', default: '2' },
     'ours': { type: 'string' },
+    'workers': { type: 'string', default: '1' },
     'help': { type: 'boolean', default: false },
   },
 });
 
 if (args.help) {
   process.stdout.write(
-    `npm run bench -- [--quick] [--scenario ${SCENARIO_NAMES.join(',')}] [--peers ${PEER_NAMES.join(',')}] [--profile] [--heartbeat seconds] [--ours checkout]\n`,
+    `npm run bench -- [--quick] [--scenario ${SCENARIO_NAMES.join(',')}] [--peers ${PEER_NAMES.join(',')}] [--profile] [--heartbeat seconds] [--ours checkout] [--workers N]\n`,
   );
   process.exit(0);
 }
@@ -53,6 +56,8 @@ const heartbeatSeconds = Number(args.heartbeat);
 const oursTree = args.ours === undefined ? undefined : resolve(args.ours);
 if (oursTree !== undefined && !existsSync(join(oursTree, 'src/cli/main.ts'))) fail(`--ours ${oursTree}: no src/cli/main.ts there`);
 if (!(heartbeatSeconds >= 1)) fail('--heartbeat must be at least 1 (seconds)');
+const workers = Number(args.workers);
+if (!Number.isInteger(workers) || workers < 1) fail('--workers must be a whole number, at least 1');
 
 const log = (message: string): void => void process.stderr.write(`${message}\n`);
 const startedAt = new Date().toISOString();
@@ -71,6 +76,7 @@ for (const name of PEER_NAMES) {
   else log(`${name}: not installed, skipped. To include it: ${install}`);
 }
 
+const redis = workers > 1 && peers.includes('ours') ? await startBenchRedis().catch((error: unknown) => fail(error instanceof Error ? error.message : String(error))) : undefined;
 const figures = new Map<string, Figure>();
 const details: Results['details'] = {};
 for (const scenarioName of scenarios) {
@@ -79,7 +85,7 @@ for (const scenarioName of scenarios) {
     log(`${scenario.title} — ${name}`);
     let measurements: Measurement[];
     try {
-      const result = await scenario.run({ peer: PEERS[name], quick: args.quick, token, heartbeatSeconds, profileDir: args.profile ? RESULTS_DIR : undefined, oursTree, stamp, log });
+      const result = await scenario.run({ peer: PEERS[name], quick: args.quick, token, heartbeatSeconds, profileDir: args.profile ? RESULTS_DIR : undefined, oursTree, stamp, workers, redisUrl: redis?.url, log });
       measurements = result.measurements;
       (details[name] ??= {})[scenarioName] = result.detail;
     } catch (error) {
@@ -93,6 +99,8 @@ for (const scenarioName of scenarios) {
   }
 }
 
+redis?.stop();
+
 const results: Results = {
   startedAt,
   finishedAt: new Date().toISOString(),
@@ -104,7 +112,7 @@ const results: Results = {
     kernel: release(),
     loadAverage: [loadAtStart, loadavg()[0] ?? 0],
   },
-  options: { quick: args.quick, scenarios, peers, heartbeatSeconds, profile: args.profile, ours: describeCheckout(oursTree ?? join(RESULTS_DIR, '..', '..')) },
+  options: { quick: args.quick, scenarios, peers, heartbeatSeconds, profile: args.profile, workers, ours: describeCheckout(oursTree ?? join(RESULTS_DIR, '..', '..')) },
   peers: peerStatus,
   figures: [...figures.values()].map((figure) => ({
     ...figure,

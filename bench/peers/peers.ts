@@ -17,6 +17,9 @@ export interface LaunchOptions {
   readonly profile?: { dir: string; name: string };
   /** Ours only: the checkout whose src/ runs (default: this one), e.g. a git worktree of a given commit. */
   readonly oursTree?: string;
+  /** Server processes: ours as streams.workers (on the Redis log at `redisUrl`), Nchan as nginx workers. The others are one process. */
+  readonly workers: number;
+  readonly redisUrl?: string;
 }
 
 export interface Launch {
@@ -63,7 +66,7 @@ const ours: Peer = {
   label: 'sse-gateway',
   resumes: true,
   missing: () => undefined,
-  launch: ({ port, heartbeatSeconds, token, profile, oursTree }) => ({
+  launch: ({ port, heartbeatSeconds, token, profile, oursTree, workers, redisUrl }) => ({
     file: NODE,
     args: [
       ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile.dir, '--cpu-prof-name', profile.name] : []),
@@ -81,6 +84,8 @@ const ours: Peer = {
       SSEG_STREAMS__MAXCONNECTIONS: '100000',
       SSEG_SERVER__SHUTDOWNTIMEOUT: '2s',
       SSEG_LOG__LEVEL: 'warn',
+      // Workers are instances on the shared Redis log (docs/architecture.md).
+      ...(workers > 1 ? { SSEG_STREAMS__WORKERS: String(workers), SSEG_HISTORY__BACKEND: 'redis', SSEG_REDIS__URL: redisUrl ?? '' } : {}),
     },
   }),
   publishRequest: jsonPublish,
@@ -106,15 +111,16 @@ const python: Peer = {
 
 const nchan: Peer = {
   name: 'nchan',
-  label: 'Nchan (nginx, 1 worker)',
+  label: 'Nchan (nginx; as many workers as ours)',
   resumes: true,
   missing: () => (existsSync(NGINX) && existsSync(NCHAN_MODULE) ? undefined : 'apt-get install nginx libnginx-mod-nchan'),
-  launch: ({ port, heartbeatSeconds, token, runDir }) => {
+  launch: ({ port, heartbeatSeconds, token, runDir, workers }) => {
     const config = readFileSync(join(ROOT, 'bench/peers/nchan.conf'), 'utf8')
       .replaceAll('@PREFIX@', runDir)
       .replaceAll('@PORT@', String(port))
       .replaceAll('@HEARTBEAT@', String(heartbeatSeconds))
-      .replaceAll('@TOKEN@', token);
+      .replaceAll('@TOKEN@', token)
+      .replaceAll('@WORKERS@', String(workers));
     mkdirSync(join(runDir, 'logs'), { recursive: true });
     writeFileSync(join(runDir, 'nginx.conf'), config);
     return { file: NGINX, args: ['-p', runDir, '-c', join(runDir, 'nginx.conf'), '-g', 'daemon off;'] };

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Fleet } from '../loadgen/fleet.ts';
@@ -29,6 +30,10 @@ export interface ScenarioContext {
   /** Where ours runs from (--ours); undefined: this checkout. */
   readonly oursTree: string | undefined;
   readonly stamp: string;
+  /** --workers: server processes for ours and Nchan. */
+  readonly workers: number;
+  /** With workers > 1: the bench's redis-server, flushed before each run of ours. */
+  readonly redisUrl: string | undefined;
   log(message: string): void;
 }
 
@@ -58,8 +63,12 @@ export async function withHarness<T>(context: ScenarioContext, run: string, conn
   const { peer } = context;
   const profile =
     context.profileDir !== undefined && peer.name === 'ours' ? { dir: context.profileDir, name: `ours-${run}-${context.stamp}.cpuprofile` } : undefined;
+  // A fresh log too: a reused one would carry the last run's events into this one.
+  if (peer.name === 'ours' && context.redisUrl !== undefined) spawnSync('redis-cli', ['-u', context.redisUrl, 'FLUSHALL'], { stdio: 'ignore' });
   const server = await startServer(peer, {
     heartbeatSeconds: context.heartbeatSeconds,
+    workers: context.workers,
+    ...(context.redisUrl === undefined ? {} : { redisUrl: context.redisUrl }),
     token: context.token,
     ...(profile ? { profile } : {}),
     ...(context.oursTree === undefined ? {} : { oursTree: context.oursTree }),
