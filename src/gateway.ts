@@ -71,9 +71,10 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
     // Counted once per delivery, after the fan-out loop, rather than once per client inside it.
     metrics.eventsDelivered.inc(subscribers * delivery.events.length);
     metrics.bytesWritten.inc(subscribers * delivery.frames.length);
+    metrics.fanoutBatch.observe(delivery.events.length);
     const now = process.hrtime.bigint();
     for (const event of delivery.events) metrics.publishToWrite.observe(Number(now - event.acceptedAt) / 1e9);
-  });
+  }, config.streams.coalesce);
   const heartbeat = new Heartbeat(config.streams.heartbeat);
   const streams = new Streams(
     { hub, history, heartbeat, metrics },

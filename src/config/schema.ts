@@ -72,6 +72,10 @@ const streams = z
     path: urlPath('/events', 'Where browsers subscribe: GET <path>/<channel> or GET <path>?channel=a&channel=b.'),
     heartbeat: duration('15s', 'A comment line is sent on a stream idle this long, so proxies keep it open.'),
     retry: duration('3s', 'The `retry:` hint sent when a stream opens: how long EventSource waits before reconnecting.'),
+    coalesce: duration(
+      '10ms',
+      'Least time between two fan-out flushes. Each flush costs one socket write per subscriber whatever it carries, so under a sustained event rate the events of this window leave together in one write; an event on a quiet gateway still leaves at once. Adds at most this much latency; 0 flushes every event-loop turn.',
+    ),
     maxConnections: count(10_000, 1, 'Open streams one process (each worker, with streams.workers) accepts; beyond it, 503 with Retry-After.'),
     workers: z
       .number()

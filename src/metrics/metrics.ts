@@ -57,6 +57,12 @@ export function createMetrics() {
     }),
     eventsDelivered: new Counter({ name: 'sseg_events_delivered_total', help: 'Live events handed to client streams (one per event per subscriber).', registers }),
     bytesWritten: new Counter({ name: 'sseg_stream_bytes_total', help: 'Event bytes handed to client streams.', registers }),
+    fanoutBatch: new Histogram({
+      name: 'sseg_fanout_batch_events',
+      help: 'Events per fan-out write: how many events of one channel left together in one flush (streams.coalesce).',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers,
+    }),
     eventsReplayed: new Counter({ name: 'sseg_events_replayed_total', help: 'Events sent from history to resuming clients.', registers }),
     gaps: new Counter({ name: 'sseg_gaps_total', help: 'Gap events sent, by reason.', labelNames: ['reason'] as const, registers }),
     bufferedBytes: new Gauge({

@@ -60,6 +60,9 @@ describe('GET /metrics', () => {
     expect(value('sseg_publish_rejected_total{code="SSEG_UNAUTHORIZED"}')).toBe(1);
     expect(value('sseg_connections_rejected_total{code="SSEG_BAD_CHANNEL"}')).toBe(1);
     expect(value('sseg_publish_to_write_seconds_count')).toBe(2);
+    // One flush per publish: each was awaited, so none could share the other's write.
+    expect(value('sseg_fanout_batch_events_count')).toBe(2);
+    expect(value('sseg_fanout_batch_events_sum')).toBe(2);
     expect(value('sseg_stream_bytes_total')).toBe(Buffer.byteLength(stays.raw()) - Buffer.byteLength(':ok\nretry: 3000\n\n'));
     expect(value('sseg_stream_buffered_bytes')).toBe(0);
     expect(value('process_resident_memory_bytes')).toBeGreaterThan(0);

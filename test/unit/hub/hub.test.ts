@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { LoggedEvent } from '../../../src/history/history.ts';
 import { Hub, type Delivery, type Subscriber } from '../../../src/hub/hub.ts';
 import { encodeEvent } from '../../../src/sse/encode.ts';
@@ -82,5 +82,54 @@ describe('Hub', () => {
     expect(b.seqs).toEqual([[1]]);
     expect(seen).toEqual([[[1], 2], [[2], 1]]);
     expect(hub.channelCount).toBe(0);
+  });
+});
+
+describe('Hub coalescing window', () => {
+  // Fake clocks: the window is the subject, and a test must not depend on how fast this machine is.
+  const useClock = (): void => void vi.useFakeTimers({ toFake: ['setTimeout', 'setImmediate', 'performance'] });
+  afterEach(() => void vi.useRealTimers());
+
+  it('sends an event on a quiet hub on the next turn, however wide the window', () => {
+    useClock();
+    const hub = new Hub(undefined, 1_000);
+    const a = new Recorder();
+    hub.subscribe('a', a);
+    hub.publish(event(1, 'a'));
+    vi.advanceTimersByTime(0);
+    expect(a.seqs).toEqual([[1]]);
+  });
+
+  it('holds what follows a flush until the window ends, then sends it as one delivery', () => {
+    useClock();
+    const hub = new Hub(undefined, 1_000);
+    const a = new Recorder();
+    hub.subscribe('a', a);
+    hub.publish(event(1, 'a'));
+    vi.advanceTimersByTime(0);
+    vi.advanceTimersByTime(10);
+    hub.publish(event(2, 'a'));
+    hub.publish(event(3, 'a'));
+    vi.advanceTimersByTime(980);
+    expect(a.seqs).toEqual([[1]]);
+    vi.advanceTimersByTime(10);
+    expect(a.seqs).toEqual([[1], [2, 3]]);
+    // The window runs from the flush that delivered: once it has passed, the next event goes at once.
+    vi.advanceTimersByTime(1_000);
+    hub.publish(event(4, 'a'));
+    vi.advanceTimersByTime(0);
+    expect(a.seqs).toEqual([[1], [2, 3], [4]]);
+  });
+
+  it('flushes every turn with a window of 0', () => {
+    useClock();
+    const hub = new Hub(undefined, 0);
+    const a = new Recorder();
+    hub.subscribe('a', a);
+    for (const seq of [1, 2, 3]) {
+      hub.publish(event(seq, 'a'));
+      vi.advanceTimersByTime(0);
+    }
+    expect(a.seqs).toEqual([[1], [2], [3]]);
   });
 });
