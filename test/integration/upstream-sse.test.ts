@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
@@ -18,6 +18,8 @@ interface Upstream {
   readonly url: string;
   /** Last-Event-ID header of every connection it accepted, in order (undefined: none sent). */
   readonly connections: Array<string | undefined>;
+  /** Request headers of every connection it accepted, in order. */
+  readonly requestHeaders: IncomingHttpHeaders[];
   readonly open: Set<ServerResponse>;
   emit(data: string, event?: string): void;
   /** Cuts every open connection, as a crash or a network blip would. */
@@ -31,10 +33,12 @@ async function startUpstream(): Promise<Upstream> {
   const log: UpstreamEvent[] = [];
   const open = new Set<ServerResponse>();
   const connections: Array<string | undefined> = [];
+  const requestHeaders: IncomingHttpHeaders[] = [];
   const frame = (event: UpstreamEvent): string => `id: ${event.id}\n${event.event === undefined ? '' : `event: ${event.event}\n`}data: ${event.data.split('\n').join('\ndata: ')}\n\n`;
   const upstream: Upstream = {
     url: '',
     connections,
+    requestHeaders,
     open,
     refusing: false,
     emit(data, event) {
@@ -56,6 +60,7 @@ async function startUpstream(): Promise<Upstream> {
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const lastId = req.headers['last-event-id'];
     connections.push(typeof lastId === 'string' ? lastId : undefined);
+    requestHeaders.push(req.headers);
     if (upstream.refusing) {
       res.writeHead(503, { 'Content-Type': 'text/plain' });
       res.end('not now');
@@ -149,6 +154,24 @@ describe('upstream SSE ingress (collapse)', () => {
     expect(client.events.map((event) => event.data)).toEqual(['one', 'two', 'three', 'four', 'five', 'six']);
     expect(feed.connections).toEqual([undefined, 'u-2']);
     expect(await metric(gateway, /^sseg_upstream_sse_reconnects_total\{upstream="0"\}/)).toBe(1);
+  });
+
+  it('sends the configured headers (an app credential) on the first connection and on every reconnect', async () => {
+    upstream = await startUpstream();
+    const authorization = 'Bearer upstream-app-credential-0123456789';
+    gateway = await startGateway({ ingress: { upstreamSse: [{ url: upstream.url, channel: 'feed', headers: { Authorization: authorization, 'X-Tenant': 'acme' } }] } });
+    const feed = upstream;
+    await waitUntil(() => feed.open.size === 1, 'the gateway to connect upstream');
+    feed.emit('one');
+    feed.drop();
+    await waitUntil(() => feed.open.size === 1, 'the gateway to reconnect');
+    expect(feed.requestHeaders).toHaveLength(2);
+    for (const headers of feed.requestHeaders) {
+      expect(headers['authorization']).toBe(authorization);
+      expect(headers['x-tenant']).toBe('acme');
+      // The gateway's own headers still go with the configured ones.
+      expect(headers['accept']).toBe('text/event-stream');
+    }
   });
 
   it("waits as long as the upstream's retry: asks before reconnecting", async () => {
