@@ -239,6 +239,36 @@ describe('nginx in front of the gateway (nginx/sse-gateway.conf.template)', () =
   });
 });
 
+describe('nginx in front of a gateway with tickets and a JWT query parameter', () => {
+  const auth = { ticket: { enabled: true }, jwt: { secret: 'a-jwt-secret-of-at-least-32-characters', queryParam: 'access_token' } };
+
+  async function issueTicket(stack: Stack, channels: string[], token = TEST_TOKEN): Promise<Response> {
+    return fetch(`${stack.nginx.httpUrl}/tickets`, {
+      method: 'POST',
+      headers: { 'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ subject: 'u1', channels }),
+    });
+  }
+
+  it('routes POST /tickets to the gateway, and the ticket it issues opens a stream through nginx', async () => {
+    const stack = await startStack({ auth, streams: { heartbeat: '1h' } });
+    const refused = await issueTicket(stack, ['room/*'], 'not-the-publish-token-0123456789');
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { error?: string }).error).toBe('SSEG_UNAUTHORIZED');
+    const issued = await issueTicket(stack, ['room/*']);
+    expect(issued.status).toBe(200);
+    const { ticket } = (await issued.json()) as { ticket?: string };
+    expect(ticket).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const client = await openStream(`${stack.nginx.httpUrl}/events/room/1?ticket=${ticket ?? ''}`);
+    try {
+      expect(client.status).toBe(200);
+      await client.waitFor((c) => c.raw() === PREAMBLE, 5_000, 'the preamble');
+    } finally {
+      client.close();
+    }
+  });
+});
+
 describe('nginx when the gateway cannot take a stream', () => {
   const RETRY_STREAM = /^:unavailable\nretry: (2000|4000|6000|8000)\n\n$/;
 
