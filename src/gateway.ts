@@ -105,8 +105,9 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
     connectTimeout: config.upstream.connectTimeout,
     headersTimeout: config.upstream.responseTimeout,
   });
-  // `auto`: / belongs to the app once there is one, so the demo steps aside.
-  const demoEnabled = config.demo.enabled === 'auto' ? config.upstream.url === '' : config.demo.enabled;
+  // `auto`: / belongs to the app once there is one, so the demo steps aside; and its publish path takes no
+  // credential, so a gateway that enforces access control does not open one unless told to.
+  const demoEnabled = config.demo.enabled === 'auto' ? config.upstream.url === '' && !access.enforced : config.demo.enabled;
   let draining = false;
 
   history.onEvent((event) => hub.publish(event));

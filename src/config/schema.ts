@@ -326,7 +326,7 @@ const demo = z
       .default('auto')
       .meta({
         description:
-          'Serve the demo page at / (events on channel `demo`, live, and a form to publish one through a narrow demo-only path). `auto`: on only when upstream.url is empty, since / belongs to the app otherwise.',
+          'Serve the demo page at / (events on channel `demo`, live, and a form to publish one through a narrow demo-only path). `auto`: on only when upstream.url is empty (/ belongs to the app otherwise) and no auth mode (auth.jwt, auth.forward, auth.ticket) is on, since its publish path takes no credential. `true` serves it even then.',
       }),
     publishRate: count(5, 1, 'Events per second the demo page may publish, all visitors together (bursts up to 4 times this); beyond it, 429.'),
   })
