@@ -293,6 +293,8 @@ describe('docker-compose.yml', () => {
     expect(rendered).toContain(`server app:${service('app').environment?.['PORT']};`);
     for (const path of [config.streams.path]) expect(rendered).toContain(`location ${path} {`);
     for (const path of [config.publish.path, config.auth.ticket.path, config.metrics.path, HEALTH, READY]) expect(rendered).toContain(`location = ${path} {`);
+    // The container's output, where `docker compose logs` reads it; a file there would grow unseen.
+    expect(env['ACCESS_LOG']).toBe('/dev/stdout');
     // The certificate and key live in the mounted folder, which make-cert.sh fills.
     const tls = mounts('nginx').find((m) => env['TLS_CERT']?.startsWith(`${m.target}/`));
     expect(tls?.source).toBe('./deploy/compose/tls');

@@ -20,6 +20,7 @@ export const TEMPLATE_VARIABLES = [
   'TLS_CERT',
   'TLS_KEY',
   'METRICS_ALLOW',
+  'ACCESS_LOG',
 ] as const;
 
 export type TemplateValues = Record<(typeof TEMPLATE_VARIABLES)[number], string>;
@@ -64,6 +65,8 @@ export interface TestNginx {
   readonly config: string;
   /** What nginx wrote to stderr (its error log). */
   stderr(): string;
+  /** The access log file (ACCESS_LOG) as it is now; nginx writes a line when a request ends. */
+  accessLog(): Promise<string>;
   /** Fast shutdown of the master and its workers; resolves once the master has exited. */
   stop(): Promise<void>;
 }
@@ -87,7 +90,8 @@ export async function nginxBinary(): Promise<string> {
  * Debian's nginx, as a child of the test process, in a private prefix directory: its own pid
  * file, temp paths and logs, loopback ports picked free, and a throwaway self-signed certificate.
  * The main config around the site config sets what an operator's http { } might: gzip on for
- * text/event-stream among others, so the site config has to be the thing that turns it off.
+ * text/event-stream among others, so the site config has to be the thing that turns it off, and
+ * the stock `combined` access log, so the site config has to be the thing that replaces it.
  */
 export async function startNginx(options: NginxOptions): Promise<TestNginx> {
   const binary = await nginxBinary();
@@ -108,6 +112,7 @@ export async function startNginx(options: NginxOptions): Promise<TestNginx> {
         TLS_CERT: join(dir, 'cert.pem'),
         TLS_KEY: join(dir, 'key.pem'),
         METRICS_ALLOW: options.metricsAllow ?? '127.0.0.1',
+        ACCESS_LOG: join(dir, ACCESS_LOG_FILE),
       };
       const rendered = renderTemplate(template, values);
       const config = options.edit ? options.edit(rendered) : rendered;
@@ -127,6 +132,8 @@ export async function startNginx(options: NginxOptions): Promise<TestNginx> {
   }
 }
 
+const ACCESS_LOG_FILE = 'access.log';
+
 function mainConfig(dir: string): string {
   return `worker_processes 1;
 pid ${join(dir, 'nginx.pid')};
@@ -138,7 +145,9 @@ http {
     fastcgi_temp_path ${join(dir, 'fastcgi')};
     uwsgi_temp_path ${join(dir, 'uwsgi')};
     scgi_temp_path ${join(dir, 'scgi')};
-    access_log off;
+    # As Debian's nginx.conf has it: \`combined\` to the same file the site config is given, so
+    # a site config that lost its own access_log would show the query strings it must not log.
+    access_log ${join(dir, ACCESS_LOG_FILE)};
     default_type application/octet-stream;
     gzip on;
     gzip_min_length 1;
@@ -178,6 +187,14 @@ async function launch(binary: string, dir: string, config: string, httpPort: num
     httpsUrl: `https://127.0.0.1:${httpsPort}`,
     config,
     stderr: () => stderr,
+    accessLog: async () => {
+      try {
+        return await readFile(join(dir, ACCESS_LOG_FILE), 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+        throw error;
+      }
+    },
     stop,
   };
 }
