@@ -1,9 +1,10 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { GatewayError } from '../errors.ts';
 import { bearerToken, cookieValue, type AuthRequest, type Authenticator, type Principal } from './authenticator.ts';
 import { ChannelGrants } from './channels.ts';
+import { readPublicKey } from './jwt-key.ts';
 
 export interface JwtOptions {
   readonly secret: string;
@@ -47,17 +48,22 @@ export class JwtAuthenticator implements Authenticator {
   private readonly options: JwtOptions;
   private readonly key: Uint8Array | KeyObject | JWTVerifyGetKey;
   private readonly algorithms: string[];
+  /** jose counts exp, nbf and the tolerance in whole seconds; so do we, to agree with it to the second. */
+  private readonly toleranceSeconds: number;
   private readonly agent: Agent | undefined;
 
   constructor(options: JwtOptions) {
     this.options = options;
+    this.toleranceSeconds = Math.round(options.clockTolerance / 1000);
     if (options.secret !== '') {
       this.key = new TextEncoder().encode(options.secret);
       this.algorithms = ['HS256', 'HS384', 'HS512'];
     } else if (options.publicKey !== '') {
-      const key = createPublicKey(options.publicKey);
-      this.key = key;
-      this.algorithms = algorithmsFor(key);
+      // The config schema has refused an unusable key already; this only guards a direct construction.
+      const reading = readPublicKey(options.publicKey);
+      if ('problem' in reading) throw new Error(`auth.jwt.publicKey: ${reading.problem}`);
+      this.key = reading.key;
+      this.algorithms = reading.algorithms;
     } else {
       // Our own undici Agent, so close() ends its sockets with the gateway.
       const agent = new Agent({ connectTimeout: options.fetchTimeout });
@@ -67,7 +73,15 @@ export class JwtAuthenticator implements Authenticator {
         timeoutDuration: options.fetchTimeout,
         // undici's own fetch over our Agent; its Response is the same WHATWG shape jose reads (status, json()).
         [customFetch]: (url, init) =>
-          undiciFetch(url, { method: init.method, redirect: init.redirect, signal: init.signal, headers: Object.fromEntries(init.headers), dispatcher: agent }),
+          undiciFetch(url, { method: init.method, redirect: init.redirect, signal: init.signal, headers: Object.fromEntries(init.headers), dispatcher: agent }).catch(
+            (error: unknown) => {
+              // jose turns a TimeoutError into ERR_JWKS_TIMEOUT itself. Any other failure is named here, at
+              // its source: undici's is a bare TypeError("fetch failed"), which classify() could not tell
+              // from jose's key-check TypeErrors except by its message.
+              if (error instanceof Error && error.name === 'TimeoutError') throw error;
+              throw keySourceUnavailable();
+            },
+          ),
       });
       this.algorithms = ['RS256', 'ES256', 'EdDSA', 'Ed25519'];
     }
@@ -80,7 +94,7 @@ export class JwtAuthenticator implements Authenticator {
     try {
       const verifyOptions = {
         algorithms: this.algorithms,
-        clockTolerance: Math.round(this.options.clockTolerance / 1000),
+        clockTolerance: this.toleranceSeconds,
         ...(this.options.audience === '' ? {} : { audience: this.options.audience }),
         ...(this.options.issuer === '' ? {} : { issuer: this.options.issuer }),
       };
@@ -95,7 +109,10 @@ export class JwtAuthenticator implements Authenticator {
     return {
       subject: typeof payload.sub === 'string' ? payload.sub : undefined,
       grants: new ChannelGrants(claimList(payload[this.options.channelsClaim])),
-      expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
+      // jose accepts a token until exp + clockTolerance (our clock may run ahead of the issuer's), so
+      // that is when it stops being good here too, and when its stream ends. Ending it at once instead
+      // would open a stream only to close it: the browser would reconnect with the same cookie, in a loop.
+      expiresAt: typeof payload.exp === 'number' ? (payload.exp + this.toleranceSeconds) * 1000 : undefined,
     };
   }
 
@@ -115,19 +132,6 @@ export class JwtAuthenticator implements Authenticator {
   }
 }
 
-function algorithmsFor(key: KeyObject): string[] {
-  switch (key.asymmetricKeyType) {
-    case 'rsa':
-      return ['RS256'];
-    case 'ec':
-      return ['ES256'];
-    case 'ed25519':
-      return ['EdDSA', 'Ed25519'];
-    default:
-      throw new Error(`auth.jwt.publicKey: unsupported key type ${String(key.asymmetricKeyType)}; use RSA, EC P-256 or Ed25519`);
-  }
-}
-
 /** Claim value as a list of patterns: an array of strings, or one space-separated string (as OAuth scopes are). */
 function claimList(value: unknown): string[] {
   if (typeof value === 'string') return value.split(' ').filter(Boolean);
@@ -137,12 +141,19 @@ function claimList(value: unknown): string[] {
 
 /** Messages are ours: jose's (which may quote claims) never reach the client. */
 function classify(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
   const code = error instanceof errors.JOSEError ? error.code : undefined;
   if (code === 'ERR_JWKS_TIMEOUT') return new GatewayError('SSEG_AUTH_TIMEOUT', 'the key set that verifies tokens did not arrive in time; retry');
   if (code === 'ERR_JWT_EXPIRED') return unauthorized('the token has expired', 'invalid_token');
   if (code !== undefined && CREDENTIAL_ERRORS.has(code)) return unauthorized('the token is not valid', 'invalid_token');
-  // jose throws TypeError for a key that does not fit the algorithm (wrong key type): a bad credential too.
-  if (error instanceof TypeError && /key/i.test(error.message) && !/fetch/i.test(error.message)) return unauthorized('the token is not valid', 'invalid_token');
+  // jose's key checks throw a plain TypeError, with no code, when the key a token selects cannot verify
+  // its algorithm (an RSA key under 2048 bits in the JWKS): the token is what cannot be verified.
+  // Network failures are TypeErrors too, but the JWKS fetch has named them already (above).
+  if (error instanceof TypeError) return unauthorized('the token is not valid', 'invalid_token');
+  return keySourceUnavailable();
+}
+
+function keySourceUnavailable(): GatewayError {
   return new GatewayError('SSEG_AUTH_UNAVAILABLE', 'the key set that verifies tokens cannot be fetched; retry later', { 'Retry-After': '5' });
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isValidPattern } from '../auth/channels.ts';
+import { readPublicKey } from '../auth/jwt-key.ts';
 import { isValidChannel } from '../sse/names.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -227,7 +228,7 @@ const optionalText = (description: string, secret = false) =>
 const jwt = z
   .strictObject({
     secret: optionalText('HMAC key (HS256/384/512) tokens are signed with; at least 32 characters. One of secret, publicKey, jwksUrl turns JWT auth on.', true),
-    publicKey: optionalText('PEM public key (RSA: RS256, EC P-256: ES256, Ed25519: EdDSA) tokens are verified with.'),
+    publicKey: optionalText('PEM public key tokens are verified with: RSA of 2048 bits or more (RS256), EC P-256, P-384 or P-521 (ES256, ES384, ES512), or Ed25519 (EdDSA). Any other key is refused at start-up.'),
     jwksUrl: optionalText('URL of a JSON Web Key Set, fetched and cached; an unknown `kid` refetches it (rotation), at most once per jwksCooldown.'),
     jwksCooldown: duration('30s', 'Least time between two JWKS fetches triggered by unknown keys.'),
     cookie: optionalText('Name of the cookie holding the token (what EventSource sends). Empty: cookies are not read.'),
@@ -235,7 +236,7 @@ const jwt = z
     channelsClaim: z.string().min(1).default('channels').meta({ description: 'Claim listing the channel patterns the holder may subscribe to.' }),
     audience: optionalText('Required `aud`. Empty: not checked.'),
     issuer: optionalText('Required `iss`. Empty: not checked.'),
-    clockTolerance: duration('5s', 'Clock skew allowed when checking exp and nbf.'),
+    clockTolerance: duration('5s', 'Clock skew allowed when checking exp and nbf. A token is good until exp plus this, and its stream ends then.'),
   })
   .prefault({});
 
@@ -353,6 +354,9 @@ export const configSchema = z
     const keySources = [jwt.secret, jwt.publicKey, jwt.jwksUrl].filter((value) => value !== '').length;
     if (keySources > 1) ctx.addIssue({ code: 'custom', path: ['auth', 'jwt'], message: 'set only one of secret, publicKey, jwksUrl' });
     if (jwt.secret !== '' && jwt.secret.length < 32) ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', 'secret'], message: 'must be at least 32 characters' });
+    // Read here, not first in the JWT authenticator, so check-config refuses a key that could verify no token.
+    const publicKey = jwt.publicKey === '' ? undefined : readPublicKey(jwt.publicKey);
+    if (publicKey !== undefined && 'problem' in publicKey) ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', 'publicKey'], message: publicKey.problem });
     for (const [key, value] of [['jwksUrl', jwt.jwksUrl], ['url', forward.url]] as const) {
       if (value !== '' && !/^https?:\/\/[^\s]+$/.test(value)) {
         ctx.addIssue({ code: 'custom', path: ['auth', key === 'url' ? 'forward' : 'jwt', key], message: 'expected an http(s) URL' });

@@ -1,7 +1,9 @@
-import { createServer, type Server } from 'node:http';
+import { createSign, generateKeyPairSync } from 'node:crypto';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ConfigError } from '../../src/config/load.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 import { openStream, type StreamClient } from '../support/sse-client.ts';
 
@@ -29,7 +31,8 @@ describe('jwt with an HMAC secret', () => {
   let gw: TestGateway;
   beforeAll(async () => {
     gw = await startGateway({
-      auth: { jwt: { secret: SECRET, cookie: 'session', audience: 'sse', issuer: 'https://app.test' }, public: ['news/**'] },
+      // No clock tolerance here, so a stream ends at exp itself (the tolerance has its own tests below).
+      auth: { jwt: { secret: SECRET, cookie: 'session', audience: 'sse', issuer: 'https://app.test', clockTolerance: '0s' }, public: ['news/**'] },
     });
   });
   afterAll(() => gw.close());
@@ -176,6 +179,38 @@ describe('jwt query parameter, dropUnauthorized', () => {
   });
 });
 
+describe('jwt with the default clockTolerance (5s) and a channelsClaim of its own', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway({ auth: { jwt: { secret: SECRET, channelsClaim: 'sse_channels' } } });
+  });
+  afterAll(() => gw.close());
+  const expiringAt = (exp: number) => new SignJWT({ sse_channels: ['a'] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(exp).sign(key);
+
+  it('opens a stream on a token that expired within the tolerance, and ends it at exp + tolerance, not at once', async () => {
+    const exp = now() - 2;
+    const client = await get(`${gw.url}/events/a`, { Authorization: `Bearer ${await expiringAt(exp)}` });
+    expect(client.status).toBe(200);
+    await gw.publish('a', 'still-good');
+    expect((await client.waitForEvents(1))[0]?.data).toBe('still-good');
+    await client.waitForEnd(6_000);
+    // Timers may fire a little early, never seconds early.
+    expect(Date.now()).toBeGreaterThanOrEqual((exp + 5) * 1000 - 50);
+  });
+
+  it('refuses a token that expired longer ago than the tolerance', async () => {
+    const client = await get(`${gw.url}/events/a`, { Authorization: `Bearer ${await expiringAt(now() - 60)}` });
+    expect(client.status).toBe(401);
+    expect(body(client).error).toBe('SSEG_UNAUTHORIZED');
+  });
+
+  it('reads the grants from auth.jwt.channelsClaim, as an array or a space-separated string, and not from `channels`', async () => {
+    expect((await get(`${gw.url}/events/a`, { Authorization: `Bearer ${await hs256({ sse_channels: ['a'] })}` })).status).toBe(200);
+    expect((await get(`${gw.url}/events/b/1`, { Authorization: `Bearer ${await hs256({ sse_channels: 'a b/*' })}` })).status).toBe(200);
+    expect((await get(`${gw.url}/events/a`, { Authorization: `Bearer ${await hs256({ channels: ['a'] })}` })).status).toBe(403);
+  });
+});
+
 describe('jwt with a public key', () => {
   let gw: TestGateway;
   let rsa: Awaited<ReturnType<typeof generateKeyPair>>;
@@ -197,10 +232,46 @@ describe('jwt with a public key', () => {
     expect((await get(`${gw.url}/events/a`, { Authorization: `Bearer ${token}` })).status).toBe(401);
   });
 
-  it('refuses ES256 when the configured key is RSA (wrong key type)', async () => {
+  // Refused by the algorithm list the RSA key fixes, before any key is looked at.
+  it('refuses ES256 when the configured key is RSA (algorithm not allowed)', async () => {
     const ec = await generateKeyPair('ES256');
     const token = await new SignJWT({ channels: ['a'] }).setProtectedHeader({ alg: 'ES256' }).setExpirationTime('1m').sign(ec.privateKey);
     expect((await get(`${gw.url}/events/a`, { Authorization: `Bearer ${token}` })).status).toBe(401);
+  });
+});
+
+describe('jwt with other static public keys', () => {
+  const gateways: TestGateway[] = [];
+  afterAll(() => Promise.all(gateways.map((gw) => gw.close())));
+  async function gatewayFor(publicKey: string): Promise<TestGateway> {
+    const gw = await startGateway({ auth: { jwt: { publicKey } } });
+    gateways.push(gw);
+    return gw;
+  }
+
+  it('verifies ES384 with an EC P-384 key, and answers 401 (not 503) to ES256 from a P-256 key', async () => {
+    const p384 = await generateKeyPair('ES384', { extractable: true });
+    const gw = await gatewayFor(await exportSPKI(p384.publicKey));
+    const token = await new SignJWT({ channels: ['a'] }).setProtectedHeader({ alg: 'ES384' }).setExpirationTime('1m').sign(p384.privateKey);
+    expect((await get(`${gw.url}/events/a`, { Authorization: `Bearer ${token}` })).status).toBe(200);
+    const p256 = await generateKeyPair('ES256');
+    const other = await new SignJWT({ channels: ['a'] }).setProtectedHeader({ alg: 'ES256' }).setExpirationTime('1m').sign(p256.privateKey);
+    const refused = await get(`${gw.url}/events/a`, { Authorization: `Bearer ${other}` });
+    expect(refused.status).toBe(401);
+  });
+
+  it('verifies EdDSA with an Ed25519 key', async () => {
+    const ed = await generateKeyPair('EdDSA', { extractable: true });
+    const gw = await gatewayFor(await exportSPKI(ed.publicKey));
+    const token = await new SignJWT({ channels: ['a'] }).setProtectedHeader({ alg: 'EdDSA' }).setExpirationTime('1m').sign(ed.privateKey);
+    expect((await get(`${gw.url}/events/a`, { Authorization: `Bearer ${token}` })).status).toBe(200);
+  });
+
+  it('refuses to start with a key no JWS algorithm fits (EC secp256k1), naming the key', async () => {
+    const k1 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' });
+    const publicKey = String(k1.publicKey.export({ type: 'spki', format: 'pem' }));
+    await expect(startGateway({ auth: { jwt: { publicKey } } })).rejects.toThrow(ConfigError);
+    await expect(startGateway({ auth: { jwt: { publicKey } } })).rejects.toThrow(/auth\.jwt\.publicKey: the EC curve secp256k1 has no JWS algorithm/);
   });
 });
 
@@ -237,6 +308,9 @@ describe('jwt with a JWKS URL', () => {
     const t1 = await first.sign({ channels: ['a'] });
     expect((await get(`${gw.url}/events/a`, { Authorization: `Bearer ${t1}` })).status).toBe(200);
     const fetchesBefore = fetches;
+    // A known kid is served from the cached set, even with jwksCooldown 0: no fetch per stream.
+    expect((await get(`${gw.url}/events/a`, { Authorization: `Bearer ${await first.sign({ channels: ['a'] })}` })).status).toBe(200);
+    expect(fetches).toBe(fetchesBefore);
 
     const second = await keyPair('k2', 'EdDSA');
     served = [second.jwk];
@@ -247,6 +321,37 @@ describe('jwt with a JWKS URL', () => {
     // k1 is gone from the set now: its tokens find no key.
     const again = await first.sign({ channels: ['a'] });
     expect((await get(`${gw.url}/events/a`, { Authorization: `Bearer ${again}` })).status).toBe(401);
+  });
+
+  it('answers 401, not 503, when the key a token names cannot verify it (an RSA key under 2048 bits)', async () => {
+    // jose's key check throws a TypeError here, with no code; jose refuses to sign with such a key, so node:crypto does.
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    served = [{ ...(await exportJWK(weak.publicKey)), kid: 'weak', alg: 'RS256' }];
+    const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const signingInput = `${part({ alg: 'RS256', kid: 'weak' })}.${part({ channels: ['a'], exp: now() + 60 })}`;
+    const token = `${signingInput}.${createSign('RSA-SHA256').update(signingInput).sign(weak.privateKey).toString('base64url')}`;
+    const client = await get(`${gw.url}/events/a`, { Authorization: `Bearer ${token}` });
+    expect(client.status).toBe(401);
+    expect(body(client).error).toBe('SSEG_UNAUTHORIZED');
+  });
+
+  it('answers 504 when the JWKS server is slow rather than down, after auth.forward.timeout', async () => {
+    const held: ServerResponse[] = [];
+    const slow = createServer((_request, response) => held.push(response));
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const { port } = slow.address() as AddressInfo;
+    const waiting = await startGateway({ auth: { jwt: { jwksUrl: `http://127.0.0.1:${port}/jwks.json` }, forward: { timeout: '200ms' } } });
+    try {
+      const pair = await keyPair('k8', 'ES256');
+      const client = await get(`${waiting.url}/events/a`, { Authorization: `Bearer ${await pair.sign({ channels: ['a'] })}` });
+      expect(client.status).toBe(504);
+      expect(body(client).error).toBe('SSEG_AUTH_TIMEOUT');
+      expect(held.length).toBe(1);
+    } finally {
+      await waiting.close();
+      slow.closeAllConnections();
+      await new Promise<void>((resolve) => slow.close(() => resolve()));
+    }
   });
 
   it('answers 503, never "allowed", when the JWKS cannot be fetched', async () => {
