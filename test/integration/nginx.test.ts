@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { connect as connectHttp2, constants as http2, type ClientHttp2Session } from 'node:http2';
-import { connect as netConnect, createServer as createNetServer, type AddressInfo } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { createGunzip } from 'node:zlib';
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -309,6 +309,89 @@ describe('nginx in front of a gateway with tickets and a JWT query parameter', (
   });
 });
 
+describe('nginx and the app\'s WebSockets', () => {
+  let wsApp: Server;
+  let appConnections: () => number;
+  let nginx: TestNginx;
+  const seen: Array<Record<string, string | string[] | undefined>> = [];
+  const upgraded = new Set<Socket>();
+
+  beforeAll(async () => {
+    const gateway = await startGateway({ log: { level: 'warn' } });
+    wsApp = createServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('plain');
+    });
+    // A websocket handshake answered by hand, then an echo: the framing is not what nginx must get right.
+    wsApp.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+      seen.push(req.headers);
+      // closeAllConnections() does not see upgraded sockets.
+      upgraded.add(socket);
+      socket.once('close', () => upgraded.delete(socket));
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      socket.on('data', (chunk) => socket.write(chunk));
+      socket.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => wsApp.listen(0, '127.0.0.1', resolve));
+    const counted = await countConnections((wsApp.address() as AddressInfo).port);
+    appConnections = counted.connections;
+    nginx = await startNginx({ gatewayAddr: new URL(gateway.url).host, appAddr: counted.addr });
+    stacks.push({
+      gateway,
+      nginx,
+      close: async () => {
+        await nginx.stop();
+        await counted.close();
+        for (const socket of upgraded) socket.destroy();
+        wsApp.closeAllConnections();
+        await new Promise((resolve) => wsApp.close(resolve));
+        await gateway.close();
+      },
+    });
+  });
+
+  it('passes a websocket upgrade through to the app and relays bytes both ways', async () => {
+    const req = request(`${nginx.httpUrl}/chat`, {
+      headers: { 'Connection': 'Upgrade', 'Upgrade': 'websocket', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13' },
+    });
+    const handshake = new Promise<{ status: number | undefined; socket: Socket }>((resolve, reject) => {
+      req.once('upgrade', (response, socket) => resolve({ status: response.statusCode, socket }));
+      req.once('response', (response) => reject(new Error(`no upgrade: the app answered ${response.statusCode ?? '?'}`)));
+      req.once('error', reject);
+    });
+    req.end();
+    const { status, socket } = await handshake;
+    try {
+      expect(status).toBe(101);
+      expect(seen.at(-1)?.['upgrade']).toBe('websocket');
+      const echoed = new Promise<string>((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+      socket.write('x');
+      expect(await echoed).toBe('x');
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it('still sends plain requests to the app over one pooled connection, with the forwarding headers', async () => {
+    const before = appConnections();
+    seen.length = 0;
+    for (let index = 0; index < 10; index += 1) {
+      const response = await fetch(`${nginx.httpUrl}/page`, { headers: { 'X-Forwarded-For': '203.0.113.7' } });
+      expect(await response.text()).toBe('plain');
+    }
+    expect(appConnections() - before).toBe(1);
+    expect(seen).toHaveLength(10);
+    for (const headers of seen) {
+      expect(headers['connection']).toBeUndefined();
+      expect(headers['upgrade']).toBeUndefined();
+      expect(headers['host']).toBe(new URL(nginx.httpUrl).hostname);
+      expect(headers['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
+      expect(headers['x-forwarded-proto']).toBe('http');
+    }
+  });
+});
+
 describe('nginx when the gateway cannot take a stream', () => {
   const RETRY_STREAM = /^:unavailable\nretry: (2000|4000|6000|8000)\n\n$/;
 
@@ -423,26 +506,18 @@ describe('nginx upstream keep-alive', () => {
   /** Gateway behind a TCP forwarder that counts the connections nginx opens to it. */
   async function countedStack(edit?: NginxOptions['edit']): Promise<{ nginx: TestNginx; connections: () => number }> {
     const gateway = await startGateway({ log: { level: 'warn' } });
-    let connections = 0;
-    const forwarder = createNetServer((inbound) => {
-      connections += 1;
-      const outbound = netConnect(Number(new URL(gateway.url).port), '127.0.0.1');
-      inbound.pipe(outbound).pipe(inbound);
-      inbound.on('error', () => outbound.destroy());
-      outbound.on('error', () => inbound.destroy());
-    });
-    await new Promise<void>((resolve) => forwarder.listen(0, '127.0.0.1', resolve));
-    const nginx = await startNginx({ gatewayAddr: `127.0.0.1:${(forwarder.address() as AddressInfo).port}`, appAddr, ...(edit ? { edit } : {}) });
+    const counted = await countConnections(Number(new URL(gateway.url).port));
+    const nginx = await startNginx({ gatewayAddr: counted.addr, appAddr, ...(edit ? { edit } : {}) });
     stacks.push({
       gateway,
       nginx,
       close: async () => {
         await nginx.stop();
-        await new Promise((resolve) => forwarder.close(resolve));
+        await counted.close();
         await gateway.close();
       },
     });
-    return { nginx, connections: () => connections };
+    return { nginx, connections: counted.connections };
   }
 
   async function healthChecks(nginx: TestNginx, count: number): Promise<void> {
@@ -547,6 +622,32 @@ describe('negative controls: the same checks catch an nginx that holds the strea
     }
   });
 });
+
+/** A TCP forwarder to 127.0.0.1:`port` that counts the connections made through it (by nginx, here). */
+async function countConnections(port: number): Promise<{ addr: string; connections: () => number; close: () => Promise<void> }> {
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const forwarder = createNetServer((inbound) => {
+    connections += 1;
+    const outbound = netConnect(port, '127.0.0.1');
+    for (const socket of [inbound, outbound]) {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    }
+    inbound.pipe(outbound).pipe(inbound);
+    inbound.on('error', () => outbound.destroy());
+    outbound.on('error', () => inbound.destroy());
+  });
+  await new Promise<void>((resolve) => forwarder.listen(0, '127.0.0.1', resolve));
+  return {
+    addr: `127.0.0.1:${(forwarder.address() as AddressInfo).port}`,
+    connections: () => connections,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => forwarder.close(resolve));
+    },
+  };
+}
 
 /** Incompressible filler, so gzip's output really grows past nginx's buffers. */
 function randomText(length: number): string {
