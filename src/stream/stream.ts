@@ -21,6 +21,9 @@ export interface StreamPolicy {
   readonly onClose: (stream: EventStream, reason: CloseReason) => void;
 }
 
+/** Largest write of replayed history: big enough that a typical backlog is one syscall. */
+const REPLAY_PAGE_BYTES = 64 * 1024;
+
 const REPLAYING = 0;
 const LIVE = 1;
 /** Aborted or shut down, waiting for the socket's 'close': takes no more events, counts nothing twice. */
@@ -51,6 +54,8 @@ export class EventStream implements Subscriber, Beating {
   private state = REPLAYING;
   private lastSeq = 0;
   private held: Delivery[] = [];
+  /** History still to send while REPLAYING: what the log returned, and how far this stream got. */
+  private backlog: { readonly items: readonly ReplayItem[]; next: number; readonly lastEventId: string; replayed: number } | undefined;
   private heldBytes = 0;
   private blocked = false;
   private readonly waiting: Delivery[] = [];
@@ -87,31 +92,63 @@ export class EventStream implements Subscriber, Beating {
     }
   }
 
-  /** Sends what history returned for this client, then goes live with what arrived meanwhile. */
+  /**
+   * Sends what history returned for this client, then goes live with what arrived meanwhile.
+   *
+   * Consecutive events leave as one buffer and one write: a client 100 events behind costs one
+   * syscall. A long backlog leaves in pages paced by the socket, though: once a page fills it,
+   * the next waits for 'drain'. So a client that reads slowly gets its whole backlog (live events
+   * meanwhile are held, within the buffer bound), while one that does not read never makes the
+   * gateway copy megabytes of history into its socket's memory.
+   */
   replayThenLive(items: readonly ReplayItem[], lastEventId: string): void {
+    this.backlog = { items, next: 0, lastEventId: lastEventId.slice(0, 128), replayed: 0 };
+    this.continueReplay();
+  }
+
+  /** Writes backlog pages until the socket is full (then 'drain' calls it again) or the backlog is done. */
+  private continueReplay(): void {
+    const backlog = this.backlog;
+    if (backlog === undefined) return;
+    const pageBytes = Math.min(this.policy.bufferBytes, REPLAY_PAGE_BYTES);
     let run: LoggedEvent[] = [];
-    let replayed = 0;
-    // Consecutive events leave as one buffer and one write: a client 100 events behind costs one syscall.
+    let runBytes = 0;
     const flushRun = (): void => {
       if (run.length === 0) return;
-      replayed += run.length;
+      backlog.replayed += run.length;
       this.send(deliveryOf(run));
       run = [];
+      runBytes = 0;
     };
-    for (const item of items) {
+    const { items } = backlog;
+    while (backlog.next < items.length) {
       if (this.state >= ENDING) return;
+      const item = items[backlog.next];
+      if (item === undefined) break;
       if (item.event) {
-        if (item.event.seq <= this.lastSeq) continue;
-        this.lastSeq = item.event.seq;
-        run.push(item.event);
+        const { event } = item;
+        if (event.seq <= this.lastSeq) {
+          backlog.next += 1;
+          continue;
+        }
+        if (run.length > 0 && runBytes + event.frame.length > pageBytes) {
+          flushRun();
+          if (this.blocked) return;
+          continue;
+        }
+        this.lastSeq = event.seq;
+        run.push(event);
+        runBytes += event.frame.length;
       } else {
         flushRun();
         this.lastSeq = Math.max(this.lastSeq, item.gap.seq);
-        this.sendGap(item.gap.reason, item.gap.id, item.gap.seq, item.gap.channels, { lastEventId: lastEventId.slice(0, 128) });
+        this.sendGap(item.gap.reason, item.gap.id, item.gap.seq, item.gap.channels, { lastEventId: backlog.lastEventId });
       }
+      backlog.next += 1;
     }
     flushRun();
-    if (replayed > 0) this.policy.onReplayed(replayed);
+    this.backlog = undefined;
+    if (backlog.replayed > 0) this.policy.onReplayed(backlog.replayed);
     this.goLive();
   }
 
@@ -164,34 +201,43 @@ export class EventStream implements Subscriber, Beating {
 
   private enqueue(delivery: Delivery): void {
     const size = delivery.frames.length;
-    if (this.waitingBytes + size > this.policy.bufferBytes) {
-      if (!this.policy.dropOldest) {
-        this.policy.onSlow('disconnect', 0);
-        this.abort('slow');
-        return;
-      }
-      let dropped = 0;
-      const before = this.waitingBytes;
-      while (this.waiting.length > 0 && this.waitingBytes + size > this.policy.bufferBytes) {
-        const oldest = this.waiting.shift();
-        if (oldest === undefined) break;
-        this.waitingBytes -= oldest.frames.length;
-        this.droppedThrough = oldest.last;
-        dropped += oldest.events.length;
-      }
-      this.policy.onBuffered(this.waitingBytes - before);
-      if (size > this.policy.bufferBytes) {
-        // Larger than the whole buffer: it can only ever be dropped.
-        this.droppedThrough = delivery.last;
-        dropped += delivery.events.length;
-      }
-      this.dropped += dropped;
-      this.policy.onSlow('drop', dropped);
-      if (size > this.policy.bufferBytes) return;
+    if (this.waitingBytes + size <= this.policy.bufferBytes) {
+      this.wait(delivery);
+      return;
     }
+    if (!this.policy.dropOldest) {
+      this.policy.onSlow('disconnect', 0);
+      this.abort('slow');
+      return;
+    }
+    // A delivery larger than the whole buffer (several events coalesced into one flush) keeps its
+    // newest events that fit; only a single event larger than the buffer can never be kept.
+    const kept = size > this.policy.bufferBytes ? this.newestThatFit(delivery) : delivery;
+    let dropped = delivery.events.length - (kept?.events.length ?? 0);
+    if (dropped > 0) this.droppedThrough = delivery.events[dropped - 1];
+    const keptSize = kept?.frames.length ?? 0;
+    const before = this.waitingBytes;
+    // Everything waiting must stay newer than everything dropped (drained() sends the gap first):
+    // once part of the new delivery is dropped, so is every older event still waiting.
+    const dropAll = kept !== delivery;
+    while (this.waiting.length > 0 && (dropAll || this.waitingBytes + keptSize > this.policy.bufferBytes)) {
+      const oldest = this.waiting.shift();
+      if (oldest === undefined) break;
+      this.waitingBytes -= oldest.frames.length;
+      // Older than anything dropped from the new delivery: the gap's id still resumes after the newest hole.
+      if (!dropAll) this.droppedThrough = oldest.last;
+      dropped += oldest.events.length;
+    }
+    if (before !== this.waitingBytes) this.policy.onBuffered(this.waitingBytes - before);
+    this.dropped += dropped;
+    this.policy.onSlow('drop', dropped);
+    if (kept !== undefined) this.wait(kept);
+  }
+
+  private wait(delivery: Delivery): void {
     this.waiting.push(delivery);
-    this.waitingBytes += size;
-    this.policy.onBuffered(size);
+    this.waitingBytes += delivery.frames.length;
+    this.policy.onBuffered(delivery.frames.length);
   }
 
   private drained(): void {
@@ -212,6 +258,7 @@ export class EventStream implements Subscriber, Beating {
       this.write(delivery);
     }
     if (before !== this.waitingBytes) this.policy.onBuffered(this.waitingBytes - before);
+    if (!this.blocked && this.state === REPLAYING) this.continueReplay();
   }
 
   private hold(delivery: Delivery): void {
@@ -223,6 +270,20 @@ export class EventStream implements Subscriber, Beating {
       return;
     }
     this.held.push(delivery);
+  }
+
+  /** The longest run of `delivery`'s newest events whose bytes fit in the buffer; undefined when not even the newest does. */
+  private newestThatFit(delivery: Delivery): Delivery | undefined {
+    const { events } = delivery;
+    let bytes = 0;
+    let from = events.length;
+    while (from > 0) {
+      const size = events[from - 1]?.frame.length ?? 0;
+      if (bytes + size > this.policy.bufferBytes) break;
+      bytes += size;
+      from -= 1;
+    }
+    return from === events.length ? undefined : deliveryOf(events.slice(from));
   }
 
   private newerPart(delivery: Delivery): Delivery {
@@ -241,6 +302,7 @@ export class EventStream implements Subscriber, Beating {
     if (this.state === CLOSED) return;
     this.state = CLOSED;
     this.held = [];
+    this.backlog = undefined;
     this.waiting.length = 0;
     if (this.waitingBytes > 0) this.policy.onBuffered(-this.waitingBytes);
     this.waitingBytes = 0;

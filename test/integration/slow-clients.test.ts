@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import type { Counter, Gauge } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { testScope } from '../support/scope.ts';
@@ -73,7 +74,12 @@ describe('a client that stops reading', () => {
     }
     for (let i = 0; i < 3; i += 1) await publishBatch(gw, 'flood');
     expect(await metric(metrics.bufferedBytes)).toBeLessThanOrEqual(256 * 1024);
-    const published = (batches + 3) * BATCH;
+    // One delivery larger than the whole buffer still keeps its newest events, not none of them.
+    const oversized = await gw.publishRaw(JSON.stringify({ events: Array.from({ length: 3 * BATCH }, () => ({ channel: 'flood', data: EVENT_DATA })) }));
+    expect(oversized.status).toBe(200);
+    const newestOfOversized = oversized.body.ids?.at(-1);
+    expect(await metric(metrics.bufferedBytes)).toBeLessThanOrEqual(256 * 1024);
+    const published = (batches + 6) * BATCH;
     const last = await gw.publish('flood', 'the newest');
 
     slow.resume();
@@ -90,8 +96,62 @@ describe('a client that stops reading', () => {
     const seqs = slow.events.map((e) => Number((e.id ?? '').split('-')[1]));
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(slow.events.at(-1)?.id).toBe(last);
+    expect(slow.events.at(-2)?.id).toBe(newestOfOversized);
     expect(slow.ended).toBe(false);
     await healthy.waitFor((c) => c.events.length === published + 1, 20_000);
     expect(await metric(metrics.slowClientDisconnects)).toBe(0);
+  });
+
+  it('replays a long backlog at the pace its client reads, never copying all of it into the socket', async () => {
+    const gw = await startGateway({
+      // No coalescing window: the last batch's fan-out must be over before the stream subscribes,
+      // or that 2 MB would reach it live, outrun its replay and cut it loose before the check.
+      streams: { clientBufferBytes: '64kb', slowClient: 'disconnect', coalesce: '0ms' },
+      publish: { maxBodyBytes: '2mb' },
+      history: { maxEvents: 1_000 },
+      log: { level: 'warn' },
+    });
+    scope.defer(() => gw.close());
+    const metrics = gw.gateway.metrics;
+    const first = await gw.publish('backlog', 'before');
+    // 64 MB of history: far more than the kernel's socket buffers take from a reader that never reads.
+    const big = 'y'.repeat(64 * 1024);
+    for (let batch = 0; batch < 32; batch += 1) {
+      const { status } = await gw.publishRaw(JSON.stringify({ events: Array.from({ length: 30 }, () => ({ channel: 'backlog', data: big })) }));
+      expect(status).toBe(200);
+    }
+    const backlog = 32 * 30;
+
+    const { port } = new URL(gw.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    scope.defer(() => void socket.destroy());
+    socket.pause();
+    const buffersBefore = process.memoryUsage().arrayBuffers;
+    socket.write(`GET /events/backlog HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nLast-Event-ID: ${first}\r\n\r\n`);
+    await expect.poll(() => metric(metrics.connectionsOpen), { timeout: 10_000 }).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Pages wait for 'drain': what the gateway holds for this reader is what its socket took, not
+    // the 64 MB backlog copied into one buffer queued on the socket.
+    expect(process.memoryUsage().arrayBuffers - buffersBefore).toBeLessThan(24 * 1024 * 1024);
+    expect(await metric(metrics.eventsReplayed)).toBe(0);
+
+    // Live events for it are held while it replays, within its bound: past that it is cut loose.
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await publishBatch(gw, 'backlog');
+    await expect.poll(() => metric(metrics.slowClientDisconnects), { timeout: 10_000 }).toBe(1);
+    socket.resume();
+    await closed;
+
+    // A client that reads gets the same backlog whole and in order, page after page, then live.
+    const reader = await openStream(`${gw.url}/events/backlog`, { 'Last-Event-ID': first });
+    scope.defer(() => reader.close());
+    const live = await gw.publish('backlog', 'live');
+    await reader.waitFor((c) => c.events.at(-1)?.id === live, 20_000, 'the live event after the backlog');
+    const seqs = reader.events.map((e) => Number((e.id ?? '').split('-')[1]));
+    expect(seqs).toHaveLength(backlog + BATCH + 1);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(reader.events.slice(0, backlog).every((e) => e.data === big)).toBe(true);
+    expect(await metric(metrics.eventsReplayed)).toBe(backlog + BATCH);
   });
 });
