@@ -109,6 +109,8 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
   // credential, so a gateway that enforces access control does not open one unless told to.
   const demoEnabled = config.demo.enabled === 'auto' ? config.upstream.url === '' && !access.enforced : config.demo.enabled;
   let draining = false;
+  /** Stream requests past the connection-limit check and waiting for an access decision. */
+  let authorizing = 0;
 
   history.onEvent((event) => hub.publish(event));
 
@@ -138,13 +140,21 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
       cors.apply(request, response);
       admission.admit(request, response);
       subscription = parseSubscription(url, request.headers, config.streams.path, config.streams.maxChannelsPerStream);
-      if (streams.size >= config.streams.maxConnections) {
+      // Streams being authorized count too: otherwise every request waiting on forward auth or a
+      // JWKS fetch would pass this check at once and open beyond the limit together.
+      if (streams.size + authorizing >= config.streams.maxConnections) {
         throw new GatewayError('SSEG_TOO_MANY_CONNECTIONS', 'this gateway holds as many streams as it is configured to', { 'Retry-After': String(retryAfterSeconds) });
       }
       if (access.enforced) {
-        const decision = await access.decide(request.headers, url, subscription.channels);
-        subscription = { ...subscription, channels: decision.channels };
-        expiresAt = decision.expiresAt;
+        authorizing += 1;
+        try {
+          const decision = await access.decide(request.headers, url, subscription.channels);
+          subscription = { ...subscription, channels: decision.channels };
+          expiresAt = decision.expiresAt;
+        } finally {
+          // streams.start() below counts the stream synchronously, so the slot passes on without a window.
+          authorizing -= 1;
+        }
       }
     } catch (error) {
       rejectStream(error, url);

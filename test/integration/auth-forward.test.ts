@@ -27,6 +27,10 @@ function startApp(): Promise<{ server: Server; url: string; seen: IncomingHttpHe
       case 'broken':
         response.writeHead(500).end('stack trace with secrets');
         return;
+      case 'later':
+        // Allows, but takes its time: stream requests pile up waiting for the decision.
+        setTimeout(() => response.writeHead(200, { 'X-SSEG-Channels': 'a/*' }).end(), 200);
+        return;
       case 'slow':
         // Never answers in time; the gateway's timeout must fire. The socket is closed by afterAll.
         return;
@@ -152,6 +156,24 @@ describe('forward auth with the app down', () => {
       expect(code(client)).toBe('SSEG_AUTH_UNAVAILABLE');
     } finally {
       await gw.close();
+    }
+  });
+});
+
+describe('forward auth and the connection limit', () => {
+  it('counts streams waiting for a decision against streams.maxConnections', async () => {
+    const app = await startApp();
+    const gw = await startGateway({ streams: { maxConnections: 2 }, auth: { forward: { url: app.url, timeout: '5s', cacheTtl: '0s' } } });
+    try {
+      const clients = await Promise.all(Array.from({ length: 4 }, (_, i) => get(`${gw.url}/events/a/${i}`, { Cookie: 'sid=later' })));
+      const statuses = clients.map((client) => client.status).sort();
+      expect(statuses).toEqual([200, 200, 503, 503]);
+      for (const client of clients.filter((c) => c.status === 503)) expect(code(client)).toBe('SSEG_TOO_MANY_CONNECTIONS');
+    } finally {
+      for (const client of opened.splice(0)) client.close();
+      await gw.close();
+      app.server.closeAllConnections();
+      await new Promise<void>((resolve) => app.server.close(() => resolve()));
     }
   });
 });
