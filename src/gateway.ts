@@ -292,8 +292,12 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
           const address = server.address() as AddressInfo;
           const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           const url = new URL(`http://${host}:${address.port}`);
-          if (options.announce !== false) logListening(logger, config, url);
-          startLog().then(() => resolve(url), reject);
+          // The listening line is the CLI's "ready" contract, so it waits for the log and the
+          // ingresses: an app that starts publishing on seeing it must find them running.
+          startLog().then(() => {
+            if (options.announce !== false) logListening(logger, config, url);
+            resolve(url);
+          }, reject);
         });
       }),
     close: () => {
