@@ -55,8 +55,8 @@ export function createMetrics() {
       labelNames: ['result'] as const,
       registers,
     }),
-    eventsDelivered: new Counter({ name: 'sseg_events_delivered_total', help: 'Live events handed to client streams (one per event per subscriber).', registers }),
-    bytesWritten: new Counter({ name: 'sseg_stream_bytes_total', help: 'Event bytes handed to client streams.', registers }),
+    eventsDelivered: new Counter({ name: 'sseg_events_delivered_total', help: 'Live events handed to client streams by fan-out (one per event per subscriber, counted once per flush, not per write); replayed events are in sseg_events_replayed_total.', registers }),
+    bytesWritten: new Counter({ name: 'sseg_stream_bytes_total', help: 'Bytes of live events handed to client streams by fan-out (event bytes times subscribers); replay, gap and heartbeat bytes are not counted.', registers }),
     fanoutBatch: new Histogram({
       name: 'sseg_fanout_batch_events',
       help: 'Events per fan-out write: how many events of one channel left together in one flush (streams.coalesce).',
