@@ -83,7 +83,10 @@ export class JwtAuthenticator implements Authenticator {
             },
           ),
       });
-      this.algorithms = ['RS256', 'ES256', 'EdDSA', 'Ed25519'];
+      // Every curve a static key may have: a key set holding P-384 or P-521 keys would otherwise
+      // refuse all their tokens. Allowing more algorithms lets no key verify a foreign one: jose
+      // picks a set's key by kid, kty and crv, and each curve has exactly one ES algorithm.
+      this.algorithms = ['RS256', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
     }
   }
 

@@ -295,7 +295,7 @@ describe('jwt with a JWKS URL', () => {
     await new Promise<void>((resolve) => jwksServer.close(() => resolve()));
   });
 
-  async function keyPair(kid: string, alg: 'ES256' | 'EdDSA') {
+  async function keyPair(kid: string, alg: 'ES256' | 'ES384' | 'ES512' | 'EdDSA') {
     const pair = await generateKeyPair(alg, { extractable: true });
     const jwk = { ...(await exportJWK(pair.publicKey)), kid, alg };
     const sign = (claims: Record<string, unknown>) => new SignJWT(claims).setProtectedHeader({ alg, kid }).setExpirationTime('1m').sign(pair.privateKey);
@@ -321,6 +321,17 @@ describe('jwt with a JWKS URL', () => {
     // k1 is gone from the set now: its tokens find no key.
     const again = await first.sign({ channels: ['a'] });
     expect((await get(`${gw.url}/events/a`, { Authorization: `Bearer ${again}` })).status).toBe(401);
+  });
+
+  it.each([
+    ['ES384', 'P-384'],
+    ['ES512', 'P-521'],
+  ] as const)('verifies %s with an EC %s key from the set', async (alg, crv) => {
+    const pair = await keyPair(`k-${alg}`, alg);
+    expect(pair.jwk.crv).toBe(crv);
+    served = [pair.jwk];
+    const client = await get(`${gw.url}/events/a`, { Authorization: `Bearer ${await pair.sign({ channels: ['a'] })}` });
+    expect(client.status).toBe(200);
   });
 
   it('answers 401, not 503, when the key a token names cannot verify it (an RSA key under 2048 bits)', async () => {
