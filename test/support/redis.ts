@@ -9,10 +9,14 @@ export interface TestRedis {
   readonly url: string;
   /** Runs redis-cli against this server and resolves with its output (trimmed). */
   cli(...args: string[]): Promise<string>;
-  /** SIGKILL: no goodbye to clients, and (with --save '') every key is gone. */
+  /** SIGKILL: no goodbye to clients, nothing saved on the way out (what AOF or a SAVE already wrote stays on disk). */
   kill(): Promise<void>;
-  /** Starts a fresh, empty server on the same port. */
-  restart(): Promise<void>;
+  /**
+   * Starts the server again on the same port and directory. Empty by default, as a replaced server
+   * would be; with `keepData` it loads what is on disk (the AOF with --appendonly yes, else the
+   * last SAVE's dump.rdb), as a crashed server restarted in place does.
+   */
+  restart(options?: { keepData?: boolean }): Promise<void>;
   /** Stops the server (SIGTERM) and waits for it to exit. Idempotent. */
   stop(): Promise<void>;
 }
@@ -38,9 +42,9 @@ function anyFreePort(): Promise<number> {
 }
 
 /**
- * A real redis-server of this suite's own on a free port: no persistence, so a kill -9 and a
- * restart give an empty Redis, as a wiped or replaced instance would be. Never the machine's
- * shared Redis on 6379.
+ * A real redis-server of this suite's own on a free port, in its own directory: no persistence
+ * unless `extraArgs` turn it on (later arguments win), so a kill -9 and a restart give an empty
+ * Redis, as a wiped or replaced instance would be. Never the machine's shared Redis on 6379.
  */
 export async function startRedis(extraArgs: string[] = [], maxPort = 65_535): Promise<TestRedis> {
   let port = 0;
@@ -77,10 +81,13 @@ export async function startRedis(extraArgs: string[] = [], maxPort = 65_535): Pr
       current.kill('SIGKILL');
       await exited(current);
     },
-    async restart() {
+    async restart({ keepData = false } = {}) {
       if (child !== undefined) throw new Error('redis-server is still running');
-      // Restarted empty, as a replaced server would be, even if a replica sync left a dump behind.
-      await rm(join(dir, 'dump.rdb'), { force: true });
+      if (!keepData) {
+        // Empty, as a replaced server would be, even if a replica sync or a SAVE left a dump behind.
+        await rm(join(dir, 'dump.rdb'), { force: true });
+        await rm(join(dir, 'appendonlydir'), { recursive: true, force: true });
+      }
       if (!(await launch())) throw new Error(`port ${port} was taken while redis-server was down`);
     },
     async stop() {
