@@ -4,22 +4,22 @@
 -- Nothing else runs in Redis between these steps, so every instance sees the same ids in the
 -- same order, and a notification is never sent for an event that is not in the log.
 --
--- KEYS[1] meta hash {epoch, seq}      KEYS[2] trimmed hash {channel -> trimmed-through seq}
+-- KEYS[1] meta hash {epoch, since, seq}  KEYS[2] trimmed hash {channel -> trimmed-through seq}
 -- KEYS[3] sources hash {source key -> last ingested entry id} (Redis Streams ingress)
 -- KEYS[3+i] the stream of event i
--- ARGV[1] candidate epoch  ARGV[2] maxEvents  ARGV[3] maxAge ms  ARGV[4] notify channel
--- ARGV[5] PUBLISH or SPUBLISH  ARGV[6] source key or ''
--- ARGV[7+4(i-1)..] per event: channel, event name or '', data, source entry id or ''
+-- ARGV[1] candidate epoch  ARGV[2] epoch the caller knows ('' if none)  ARGV[3] highest seq it saw under it
+-- ARGV[4] maxEvents  ARGV[5] maxAge ms  ARGV[6] notify channel  ARGV[7] PUBLISH or SPUBLISH  ARGV[8] source key or ''
+-- ARGV[9+4(i-1)..] per event: channel, event name or '', data, source entry id or ''
 -- Returns { epoch, seq of each appended event... }; events whose source id was already
 -- ingested are skipped (so N instances reading one source append each entry once).
 
-redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-local maxEvents = tonumber(ARGV[2])
-local maxAge = tonumber(ARGV[3])
-local notify = ARGV[4]
-local publish = ARGV[5]
-local source = ARGV[6]
+-- Before any seq is taken: a log behind what the caller saw gets a new epoch (redis-epoch.lua).
+local epoch = logEpoch(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+local maxEvents = tonumber(ARGV[4])
+local maxAge = tonumber(ARGV[5])
+local notify = ARGV[6]
+local publish = ARGV[7]
+local source = ARGV[8]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
@@ -41,9 +41,9 @@ end
 
 local result = { epoch }
 local touched = {}
-local n = (#ARGV - 6) / 4
+local n = (#ARGV - 8) / 4
 for i = 1, n do
-  local base = 7 + (i - 1) * 4
+  local base = 9 + (i - 1) * 4
   local channel, name, data, sourceId = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   if cursor == nil or after(sourceId, cursor) then
     if cursor ~= nil then cursor = sourceId end

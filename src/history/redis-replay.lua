@@ -3,25 +3,28 @@
 -- trimmed-through marks and the entries agree, so a gap is reported exactly when one exists.
 --
 -- KEYS[1] meta hash  KEYS[2] trimmed hash  KEYS[2+i] stream of channel i
--- ARGV[1] candidate epoch  ARGV[2] read after this seq (-1: read nothing)  ARGV[3] max entries per channel
--- ARGV[3+i] channel i
--- Returns { epoch, head seq, now ms, { trimmed-through per channel }, { entries per channel } }
+-- ARGV[1] candidate epoch  ARGV[2] epoch the caller knows ('' if none)  ARGV[3] highest seq it saw under it
+-- ARGV[4] the cursor's epoch  ARGV[5] read after this seq (-1: read nothing)  ARGV[6] max entries per channel
+-- ARGV[6+i] channel i
+-- Returns { epoch, head seq, now ms, { trimmed-through per channel }, { entries per channel }, since }:
+-- a cursor from another epoch is read from `since`, where the current epoch began, so a client the
+-- epoch change sent back to resume gets every event of the new epoch after its gap.
 
-redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local epoch = logEpoch(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 local head = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
-local afterSeq = tonumber(ARGV[2])
+local since = tonumber(redis.call('HGET', KEYS[1], 'since') or '0')
+local afterSeq = tonumber(ARGV[5])
+if afterSeq >= 0 and ARGV[4] ~= epoch then afterSeq = since end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local trimmed = {}
+local lost = {}
 local entries = {}
 for i = 3, #KEYS do
-  local channel = ARGV[i + 1]
-  trimmed[#trimmed + 1] = tonumber(redis.call('HGET', KEYS[2], channel) or '0')
+  lost[#lost + 1] = tonumber(redis.call('HGET', KEYS[2], ARGV[i + 4]) or '0')
   if afterSeq >= 0 and afterSeq < head then
-    entries[#entries + 1] = redis.call('XRANGE', KEYS[i], (afterSeq + 1) .. '-0', '+', 'COUNT', ARGV[3])
+    entries[#entries + 1] = redis.call('XRANGE', KEYS[i], (afterSeq + 1) .. '-0', '+', 'COUNT', ARGV[6])
   else
     entries[#entries + 1] = {}
   end
 end
-return { epoch, head, now, trimmed, entries }
+return { epoch, head, now, lost, entries, since }

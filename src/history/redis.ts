@@ -8,9 +8,15 @@ import { formatCursor, parseCursor } from '../sse/cursor.ts';
 import { encodeEvent } from '../sse/encode.ts';
 import type { EventInput, Gap, GapReason, History, LoggedEvent, ReplayItem } from './history.ts';
 
-const APPEND_LUA = readFileSync(new URL('./redis-append.lua', import.meta.url), 'utf8');
-const REPLAY_LUA = readFileSync(new URL('./redis-replay.lua', import.meta.url), 'utf8');
-const SWEEP_LUA = readFileSync(new URL('./redis-sweep.lua', import.meta.url), 'utf8');
+const lua = (name: string): string => readFileSync(new URL(`./redis-${name}.lua`, import.meta.url), 'utf8');
+/** The epoch rule every script that reads or moves the log's position shares (see redis-epoch.lua). */
+const EPOCH_LUA = lua('epoch');
+const APPEND_LUA = `${EPOCH_LUA}\n${lua('append')}`;
+const REPLAY_LUA = `${EPOCH_LUA}\n${lua('replay')}`;
+const CHECK_LUA = `${EPOCH_LUA}\n${lua('check')}`;
+const SWEEP_LUA = lua('sweep');
+/** Epochs remembered as replaced: enough to recognise a log that comes back with one, small enough to scan per notification. */
+const MAX_RETIRED = 8;
 
 export interface RedisHistoryOptions {
   readonly redis: RedisConfig;
@@ -64,11 +70,13 @@ export class RedisKeys {
 
 type AppendReply = [string, ...number[]];
 type StreamEntry = [string, string[]];
-type ReplayReply = [string, number, number, number[], StreamEntry[][]];
+type ReplayReply = [string, number, number, number[], StreamEntry[][], number];
+type CheckReply = [string, number, '' | 'back' | 'empty'];
 
 interface ScriptedClient {
   sseAppend(...args: Array<string | number>): Promise<AppendReply>;
   sseReplay(...args: Array<string | number>): Promise<ReplayReply>;
+  sseCheck(...args: Array<string | number>): Promise<CheckReply>;
   sseSweep(...args: Array<string | number>): Promise<number>;
 }
 
@@ -83,6 +91,9 @@ const UNAVAILABLE_MESSAGE = 'the shared event log (Redis) is unreachable; the ev
  * script runs atomically and Redis delivers one connection's messages in order), each is
  * encoded once here and handed to the hub. Because every seq is published, a missing seq or a
  * changed epoch is noticed, and the streams are asked to resume (onReset) rather than guess.
+ *
+ * A log that went back (same epoch, seq behind what this process saw) is made to start a new
+ * epoch before its seqs are issued again, so an id never names two events (redis-epoch.lua).
  */
 export class RedisHistory implements History {
   readonly keys: RedisKeys;
@@ -98,10 +109,24 @@ export class RedisHistory implements History {
   private readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
   /** The epoch this process believes the log has; a notification with another means the log was wiped. */
   private epoch: string | undefined;
+  /** Highest seq this process knows the log issued under `epoch` (notifications, append replies, head reads): a head behind it means the log went back. */
+  private seen = 0;
+  /**
+   * The last notification heard under `epoch`: seq, channel and Redis time name one event, so the
+   * check after an outage can tell whether the log still holds it. Three fields, not an object:
+   * set per notification, and the hot path allocates nothing it can avoid.
+   */
+  private heardSeq = 0;
+  private heardChannel = '';
+  private heardTime = 0;
+  /** Epochs this process saw replaced, newest last: a notification still carrying one is stale, and a log showing one again went back in time. */
+  private readonly retired: string[] = [];
   /** Newest seq delivered to listeners; undefined until the first notification sets the baseline. */
   private lastSeq: number | undefined;
   /** Set when the subscription drops: lastSeq then, and whether a reset has since covered the loss. */
   private loss: { seq: number | undefined; reset: boolean } | undefined;
+  /** Set while a log seen going back is made to start a new epoch; the streams resume once it has. */
+  private rewinding: Promise<void> | undefined;
   private subscribed = false;
   private closed = false;
   private sweeper: NodeJS.Timeout | undefined;
@@ -118,6 +143,7 @@ export class RedisHistory implements History {
     this.client = connectRedis(options.redis, 'command', { logger: options.logger, onState });
     this.client.defineCommand('sseAppend', { lua: APPEND_LUA });
     this.client.defineCommand('sseReplay', { lua: REPLAY_LUA });
+    this.client.defineCommand('sseCheck', { lua: CHECK_LUA });
     this.client.defineCommand('sseSweep', { lua: SWEEP_LUA });
     this.subscriber = connectRedis(options.redis, 'subscriber', { logger: options.logger, onState });
     this.listenForNotifications();
@@ -129,8 +155,12 @@ export class RedisHistory implements History {
       await subscribe;
       this.subscribed = true;
       await this.waitReady(this.client);
-      // The epoch now, so that a log wiped while our subscription is down is noticed when it comes back.
-      this.epoch ??= (await this.client.hget(this.keys.meta, 'epoch')) ?? undefined;
+      // The epoch and head now, so that a log wiped or gone back while our subscription is down is noticed when it comes back.
+      const { epoch, head } = await this.check(undefined);
+      if (this.epoch === undefined) {
+        this.epoch = epoch;
+        this.seen = head;
+      }
     })();
     ready.catch((error: unknown) => this.logger.warn({ err: errorInfo(error) }, 'redis log not ready at start'));
     this.scheduleSweep();
@@ -143,7 +173,7 @@ export class RedisHistory implements History {
 
   /** False also while a dropped subscription's loss is being checked: a stream opened then could be reset by that check. */
   isReady(): boolean {
-    return !this.closed && this.subscribed && this.loss === undefined && isReady(this.client) && isReady(this.subscriber);
+    return !this.closed && this.subscribed && this.loss === undefined && this.rewinding === undefined && isReady(this.client) && isReady(this.subscriber);
   }
 
   async append(inputs: readonly EventInput[]): Promise<LoggedEvent[]> {
@@ -177,6 +207,9 @@ export class RedisHistory implements History {
         this.keys.trimmed,
         ...keys,
         this.candidateEpoch,
+        this.epoch ?? '',
+        this.seen,
+        cursor?.epoch ?? '',
         cursor === undefined ? -1 : cursor.seq,
         this.options.maxEvents,
         ...channels,
@@ -187,17 +220,22 @@ export class RedisHistory implements History {
       // The stream's headers are out, so this ends it; the client retries with the same Last-Event-ID and loses nothing.
       throw new GatewayError('SSEG_UNAVAILABLE', 'the shared event log (Redis) is unreachable; reconnect later');
     }
-    const [epoch, head, now, trimmed, entries] = reply;
+    const [epoch, head, now, lost, entries, since] = reply;
     if (epoch === this.candidateEpoch) this.candidateEpoch = newEpoch();
+    if (epoch === this.epoch && head > this.seen) this.seen = head;
     if (cursor === undefined) return [gapItem('malformed-id', epoch, head, channels)];
-    if (cursor.epoch !== epoch) return [gapItem('epoch-changed', epoch, head, channels)];
-    if (cursor.seq > head) return [gapItem('unknown-id', epoch, head, channels)];
+    const otherEpoch = cursor.epoch !== epoch;
+    if (!otherEpoch && cursor.seq > head) return [gapItem('unknown-id', epoch, head, channels)];
 
+    // An id from another epoch vouches for nothing in this one, so the client gets a gap and then
+    // every event of this epoch (the script read from `since`): the streams an epoch change ended
+    // come back for exactly those, and a gap at the head would hide what was appended meanwhile.
+    const from = otherEpoch ? since : cursor.seq;
     const olderThan = now - this.options.maxAgeMs;
     const acceptedAt = process.hrtime.bigint();
-    const items: ReplayItem[] = [];
+    const items: ReplayItem[] = otherEpoch ? [gapItem('epoch-changed', epoch, since, channels)] : [];
     channels.forEach((channel, index) => {
-      let lostThrough = trimmed[index] ?? 0;
+      let lostThrough = lost[index] ?? 0;
       for (const [entryId, fields] of entries[index] ?? []) {
         const seq = Number(entryId.slice(0, entryId.indexOf('-')));
         const entry = readFields(fields);
@@ -209,7 +247,7 @@ export class RedisHistory implements History {
         const id = formatCursor(epoch, seq);
         items.push({ event: { seq, id, channel, frame: encodeEvent(id, entry.name, entry.data), acceptedAt } });
       }
-      if (lostThrough > cursor.seq) items.push({ gap: { reason: 'trimmed', seq: lostThrough, id: formatCursor(epoch, lostThrough), channels: [channel] } });
+      if (lostThrough > from) items.push({ gap: { reason: 'trimmed', seq: lostThrough, id: formatCursor(epoch, lostThrough), channels: [channel] } });
     });
     // Gaps sort before events of the same seq, as in memory.ts.
     items.sort((a, b) => seqOf(a) - seqOf(b) || (a.gap ? -1 : 1));
@@ -271,6 +309,8 @@ export class RedisHistory implements History {
         this.keys.sources,
         ...keys,
         this.candidateEpoch,
+        this.epoch ?? '',
+        this.seen,
         this.options.maxEvents,
         this.options.maxAgeMs,
         this.keys.notify,
@@ -279,6 +319,8 @@ export class RedisHistory implements History {
         ...args,
       );
       if (reply[0] === this.candidateEpoch) this.candidateEpoch = newEpoch();
+      const last = reply.length > 1 ? (reply[reply.length - 1] as number) : 0;
+      if (reply[0] === this.epoch && last > this.seen) this.seen = last;
       return reply;
     } catch (error) {
       this.options.metrics.redisCommandsFailed.inc({ op: sourceKey === '' ? 'append' : 'ingest' });
@@ -308,19 +350,21 @@ export class RedisHistory implements History {
       // every append is notified, so the head read next bounds what may have been missed.
       await this.subscriber.ping();
       await this.waitReady(this.client);
-      const [stored, seq] = await this.client.hmget(this.keys.meta, 'epoch', 'seq');
+      const { epoch, head, why } = await this.check(undefined);
       if (this.loss === lost) this.loss = undefined;
+      if (epoch !== this.epoch) {
+        // The streams resume from the log; notifications up to this head are theirs by replay now.
+        this.adopt(epoch, head);
+        this.reset(why === 'back' ? 'the log went back (lost or restored writes): started a new epoch' : 'the log was reset (new epoch)');
+        return;
+      }
+      if (head > this.seen) this.seen = head;
       // A notification with a hole or a new epoch arrived first and already reset the streams.
       if (lost.reset) return;
-      const epoch = stored ?? undefined;
-      const head = Number(seq ?? '0');
       // Notifications that arrived since the resubscription and had no hole count as delivered.
-      if (epoch !== this.epoch || head > (this.lastSeq ?? lost.seq ?? 0)) {
-        const why = epoch === this.epoch ? 'missed events while the subscription was down' : 'the log was reset (new epoch)';
-        // The streams resume from the log; notifications up to this head are theirs by replay now.
-        this.epoch = epoch;
-        this.lastSeq = epoch === undefined ? undefined : head;
-        this.reset(why);
+      if (head > (this.lastSeq ?? lost.seq ?? 0)) {
+        this.lastSeq = head;
+        this.reset('missed events while the subscription was down');
       }
     } catch (error) {
       this.options.metrics.redisCommandsFailed.inc({ op: 'check' });
@@ -329,6 +373,69 @@ export class RedisHistory implements History {
       this.logger.warn({ err: errorInfo(error) }, 'could not check for events missed during the outage; asking streams to resume');
       this.reset('could not check for missed events');
     }
+  }
+
+  /**
+   * Runs redis-check.lua with what this process saw under its epoch (highest seq, last event heard),
+   * or, with `rewound`, for an epoch already seen going back: the script then starts a new epoch
+   * if the log is still at that one (compare-and-set: instances that noticed together start one).
+   */
+  private async check(rewound: string | undefined): Promise<{ epoch: string; head: number; why: CheckReply[2] }> {
+    const candidate = this.candidateEpoch;
+    const heard = rewound === undefined && this.heardSeq > 0;
+    const [epoch, head, why] = await (this.client as unknown as ScriptedClient).sseCheck(
+      3,
+      this.keys.meta,
+      this.keys.trimmed,
+      heard ? this.keys.stream(this.heardChannel) : this.keys.meta,
+      candidate,
+      rewound ?? this.epoch ?? '',
+      rewound === undefined ? this.seen : 0,
+      heard ? this.heardSeq : '',
+      heard ? this.heardChannel : '',
+      heard ? this.heardTime : 0,
+      rewound === undefined ? '0' : '1',
+    );
+    if (epoch === candidate) this.candidateEpoch = newEpoch();
+    return { epoch, head: Number(head), why };
+  }
+
+  /**
+   * A notification showed the log went back under `epoch`, or came from an epoch this process saw
+   * replaced. Nothing under that epoch is delivered from here on (its seqs name other events now);
+   * once the log has a new epoch, the streams resume from it and their clients get a gap.
+   */
+  private rewound(epoch: string): void {
+    if (this.rewinding !== undefined || this.closed) return;
+    this.rewinding = (async () => {
+      try {
+        await this.waitReady(this.client);
+        const { epoch: current, head, why } = await this.check(epoch);
+        // Already there: a notification of the new epoch came first and reset the streams, or this one was stale.
+        if (current === this.epoch) return;
+        this.adopt(current, head);
+        this.reset(why === 'back' ? 'the log went back (lost or restored writes): started a new epoch' : 'the log has a new epoch');
+      } catch (error) {
+        // Tried again on the next notification of that epoch, or by the check after a reconnect, which sees the same evidence.
+        this.options.metrics.redisCommandsFailed.inc({ op: 'check' });
+        this.logger.warn({ err: errorInfo(error) }, 'the log went back but a new epoch could not be started yet');
+      }
+    })().finally(() => (this.rewinding = undefined));
+  }
+
+  /** This process now follows `epoch` from `head`: what its streams hold is resumed from the log, so the feed starts there. */
+  private adopt(epoch: string, head: number): void {
+    if (this.epoch !== undefined && this.epoch !== epoch) this.retire(this.epoch);
+    this.epoch = epoch;
+    this.lastSeq = head;
+    this.seen = head;
+    this.heardSeq = 0;
+  }
+
+  private retire(epoch: string): void {
+    if (this.retired.includes(epoch)) return;
+    this.retired.push(epoch);
+    if (this.retired.length > MAX_RETIRED) this.retired.shift();
   }
 
   /** One notification: `epoch\nseq\ntimeMs\nchannel\nevent\ndata`. Parsed with indexOf, not split, so the data is sliced once. */
@@ -345,21 +452,48 @@ export class RedisHistory implements History {
     const channel = message.slice(c + 1, d);
     const name = e === d + 1 ? undefined : message.slice(d + 1, e);
 
-    if (this.epoch !== undefined && epoch !== this.epoch) {
+    if (this.retired.length > 0 && this.retired.includes(epoch)) {
+      // Published before this process moved on, or a log come back with an old epoch: never delivered.
+      this.rewound(epoch);
+      return;
+    }
+    if (epoch !== this.epoch) {
+      if (this.epoch !== undefined) {
+        this.retire(this.epoch);
+        this.lastSeq = undefined;
+        this.reset('the log was reset (new epoch)');
+      }
       this.epoch = epoch;
-      this.lastSeq = undefined;
-      this.reset('the log was reset (new epoch)');
+      this.seen = 0;
+      this.heardSeq = 0;
+    } else if (seq <= this.heardSeq) {
+      // One subscription hears notifications in publish order and seq only grows within an epoch:
+      // the log went back, and this seq names another event than the one this process delivered.
+      this.retire(epoch);
+      this.rewound(epoch);
+      return;
     } else if (this.lastSeq !== undefined && seq !== this.lastSeq + 1) {
-      if (seq <= this.lastSeq) return;
+      if (seq <= this.lastSeq) {
+        // Appended before a check read the head: the streams resumed from the log and have it.
+        this.heard(seq, channel, time);
+        return;
+      }
       this.reset('a hole in the notification sequence');
     }
-    this.epoch = epoch;
     this.lastSeq = seq;
+    this.heard(seq, channel, time);
 
     const id = formatCursor(epoch, seq);
     const event: LoggedEvent = { seq, id, channel, frame: encodeEvent(id, name, message.slice(e + 1)), acceptedAt: process.hrtime.bigint() };
     this.fanoutLag.observe(Math.max(0, Date.now() - time) / 1000);
     for (const listener of this.listeners) listener(event);
+  }
+
+  private heard(seq: number, channel: string, time: number): void {
+    this.heardSeq = seq;
+    this.heardChannel = channel;
+    this.heardTime = time;
+    if (seq > this.seen) this.seen = seq;
   }
 
   private scheduleSweep(): void {

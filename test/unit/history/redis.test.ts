@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../../src/config/load.ts';
 import type { LoggedEvent, ReplayItem } from '../../../src/history/history.ts';
@@ -9,25 +10,63 @@ import { startRedis, type TestRedis } from '../../support/redis.ts';
 import { until as poll } from '../../support/poll.ts';
 
 let redis: TestRedis;
+/** The test's own connection, made before any test limits maxclients. */
+let admin: Redis;
 const open: RedisHistory[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
+  admin = new Redis({ host: '127.0.0.1', port: redis.port, lazyConnect: true });
+  await admin.connect();
 });
 afterAll(async () => {
+  admin.disconnect();
   await redis.stop();
 });
 afterEach(async () => {
+  await admin.config('SET', 'maxclients', '10000');
   await Promise.all(open.splice(0).map((log) => log.close()));
   await redis.cli('FLUSHALL');
 });
 
-async function history(options: Partial<{ maxEvents: number; maxAgeMs: number }> = {}): Promise<RedisHistory> {
+type HistoryOptions = Partial<{ maxEvents: number; maxAgeMs: number }>;
+
+/** A RedisHistory that was never started: it appends, but never subscribed, so it knows nothing of what the log issued before. */
+async function unstarted(options: HistoryOptions = {}): Promise<RedisHistory> {
   const config = resolveConfig({ redis: { url: redis.url, commandTimeout: '1s' } });
   const log = new RedisHistory({ redis: config.redis, maxEvents: 100, maxAgeMs: 3_600_000, logger: createLogger('silent'), metrics: createMetrics(), ...options });
   open.push(log);
+  await poll(() => log.client.status === 'ready', 'the command connection', 5_000);
+  return log;
+}
+
+async function history(options: HistoryOptions = {}): Promise<RedisHistory> {
+  const log = await unstarted(options);
   await log.start(5_000);
   return log;
+}
+
+/**
+ * The log's keys as they are now; calling the result puts them back, in one MULTI, as a restore
+ * from an older snapshot (or a replica promoted before it had the latest writes) would.
+ */
+async function snapshot(): Promise<() => Promise<void>> {
+  const names = await admin.keys('sseg:{log}:*');
+  const dumps = await Promise.all(names.map(async (key) => [key, await admin.dumpBuffer(key)] as const));
+  return async () => {
+    const restore = admin.multi();
+    for (const key of await admin.keys('sseg:{log}:*')) restore.del(key);
+    for (const [key, dump] of dumps) if (dump !== null) restore.restore(key, 0, dump);
+    await restore.exec();
+  };
+}
+
+/** Drops every fan-out subscription connection, as an outage would. */
+async function killSubscribers(): Promise<void> {
+  for (const line of String(await admin.client('LIST')).split('\n')) {
+    const id = /(?:^| )id=(\d+) /.exec(line)?.[1];
+    if (id !== undefined && line.includes('name=sse-gateway:subscriber')) await admin.client('KILL', 'ID', id);
+  }
 }
 
 function collect(log: RedisHistory): LoggedEvent[] {
@@ -79,7 +118,8 @@ describe('RedisHistory', () => {
     await log.append([{ channel: 'b', data: '2' }, { channel: 'c', data: '3' }, { channel: 'a', data: '4' }]);
     expect(describeItems(await log.replay(['a', 'b'], one!.id))).toEqual(['b:2', 'a:4']);
     expect(describeItems(await log.replay(['a'], 'not-an-id!'))).toEqual(['gap(malformed-id@4:a)']);
-    expect(describeItems(await log.replay(['a'], 'zzzz-1'))).toEqual(['gap(epoch-changed@4:a)']);
+    // An id from another epoch: a gap where this epoch began (a new log: seq 0), then all of this epoch.
+    expect(describeItems(await log.replay(['a'], 'zzzz-1'))).toEqual(['gap(epoch-changed@0:a)', 'a:1', 'a:4']);
     expect(describeItems(await log.replay(['a'], one!.id.replace(/-1$/, '-99')))).toEqual(['gap(unknown-id@4:a)']);
   });
 
@@ -174,5 +214,90 @@ describe('RedisHistory', () => {
     }
     await until(() => log.isReady(), 'the log to reconnect');
     await expect(log.append([{ channel: 'z', data: 'kept' }])).resolves.toHaveLength(1);
+  });
+
+  it('starts one new epoch before issuing a seq again when appends find the log behind what their instances saw', async () => {
+    const a = await history();
+    const b = await history();
+    const seenB = collect(b);
+    const [first] = await a.append([{ channel: 'r', data: 'kept' }]);
+    const restore = await snapshot();
+    const lost = await a.append([{ channel: 'r', data: 'lost 1' }, { channel: 'r', data: 'lost 2' }]);
+    await until(() => seenB.length === 3, 'B to hear all three');
+    await restore();
+    expect(await redis.cli('HGET', keys.meta, 'seq')).toBe('1');
+    const oldEpoch = first!.id.split('-')[0];
+
+    // Both saw seq 3 and append at once: the first script starts a new epoch, the second finds it already moved on.
+    const [[fromA], [fromB]] = await Promise.all([a.append([{ channel: 'r', data: 'new a' }]), b.append([{ channel: 'r', data: 'new b' }])]);
+    const epoch = await redis.cli('HGET', keys.meta, 'epoch');
+    expect(epoch).not.toBe(oldEpoch);
+    expect([fromA!.id.split('-')[0], fromB!.id.split('-')[0]]).toEqual([epoch, epoch]);
+    expect([fromA!.seq, fromB!.seq].sort()).toEqual([2, 3]);
+    // A client holding a lost id gets a gap where the new epoch began, then the new epoch's events.
+    expect(describeItems(await a.replay(['r'], lost[1]!.id))).toEqual(['gap(epoch-changed@1:r)', 'r:2', 'r:3']);
+  });
+
+  it('starts a new epoch and resets its streams when a notification shows the log went back, delivering nothing under the old epoch', async () => {
+    const log = await history();
+    let resets = 0;
+    log.onReset(() => (resets += 1));
+    const seen = collect(log);
+    await log.append([{ channel: 'n', data: '1' }]);
+    const restore = await snapshot();
+    await log.append([{ channel: 'n', data: '2' }, { channel: 'n', data: '3' }]);
+    await until(() => seen.length === 3, 'three notifications');
+    const heard = seen.map((event) => event.id);
+    const oldEpoch = heard[0]!.split('-')[0];
+    await restore();
+
+    // An instance that never heard of seqs 2 and 3 appends: its event gets seq 2 of the old epoch again.
+    const stranger = await unstarted();
+    const [reused] = await stranger.append([{ channel: 'n', data: 'another 2' }]);
+    expect(reused!.id).toBe(heard[1]);
+    await poll(async () => (await redis.cli('HGET', keys.meta, 'epoch')) !== oldEpoch, 'a new epoch', 5_000);
+    await until(() => resets === 1, 'the streams to be reset');
+    const [next] = await stranger.append([{ channel: 'n', data: 'first of the new epoch' }]);
+    await until(() => seen.length === 4, 'the next event');
+    expect(seen.map((event) => event.id)).toEqual([...heard, next!.id]);
+    expect(next!.id.split('-')[0]).not.toBe(oldEpoch);
+    expect(resets).toBe(1);
+  });
+
+  it.each([
+    ['another event under the same seq on its channel', 'f'],
+    ['its seq now on another channel', 'g'],
+  ])('after an outage, starts a new epoch if the last event it heard is not in the log as it heard it (%s), even with the head past it', async (_, channel) => {
+    const log = await history();
+    let resets = 0;
+    log.onReset(() => (resets += 1));
+    const seen = collect(log);
+    const stranger = await unstarted();
+    await log.append([{ channel: 'f', data: '1' }]);
+    const restore = await snapshot();
+    await log.append([{ channel: 'f', data: '2' }, { channel: 'f', data: '3' }]);
+    await until(() => seen.length === 3, 'three notifications');
+    const oldEpoch = seen[0]!.id.split('-')[0];
+
+    // Cut the subscription and keep it from coming back while the log goes back and grows past seq 3.
+    await admin.config('SET', 'maxclients', '1');
+    await killSubscribers();
+    await until(() => !log.isReady(), 'the log to notice');
+    await restore();
+    // Redis time moves on, so the stranger's seq 3 is told apart from the one heard even on the same channel.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await stranger.append([
+      { channel: 'f', data: 'another 2' },
+      { channel, data: 'another 3' },
+      { channel: 'f', data: '4' },
+      { channel: 'f', data: '5' },
+    ]);
+    await admin.config('SET', 'maxclients', '10000');
+    await until(() => log.isReady(), 'the check after the outage');
+
+    expect(await redis.cli('HGET', keys.meta, 'epoch')).not.toBe(oldEpoch);
+    expect(await redis.cli('HGET', keys.meta, 'since')).toBe('5');
+    expect(resets).toBe(1);
+    expect(seen).toHaveLength(3);
   });
 });
