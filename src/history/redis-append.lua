@@ -4,7 +4,7 @@
 -- Nothing else runs in Redis between these steps, so every instance sees the same ids in the
 -- same order, and a notification is never sent for an event that is not in the log.
 --
--- KEYS[1] meta hash {epoch, since, seq}  KEYS[2] trimmed hash {channel -> trimmed-through seq}
+-- KEYS[1] meta hash {epoch, since, seq, forgotten}  KEYS[2] trimmed hash {channel -> trimmed-through seq}
 -- KEYS[3] sources hash {source key -> last ingested entry id} (Redis Streams ingress)
 -- KEYS[3+i] the stream of event i
 -- ARGV[1] candidate epoch  ARGV[2] epoch the caller knows ('' if none)  ARGV[3] highest seq it saw under it
@@ -20,6 +20,8 @@ local maxAge = tonumber(ARGV[5])
 local notify = ARGV[6]
 local publish = ARGV[7]
 local source = ARGV[8]
+-- Non-zero once the forget script has folded marks away: a stream created again must start from it.
+local forgotten = tonumber(redis.call('HGET', KEYS[1], 'forgotten') or '0')
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
@@ -41,6 +43,7 @@ end
 
 local result = { epoch }
 local touched = {}
+local created = {}
 local n = (#ARGV - 8) / 4
 for i = 1, n do
   local base = 9 + (i - 1) * 4
@@ -49,6 +52,7 @@ for i = 1, n do
     if cursor ~= nil then cursor = sourceId end
     local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
     local key = KEYS[3 + i]
+    if forgotten > 0 and touched[key] == nil and redis.call('EXISTS', key) == 0 then created[key] = true end
     -- The entry id is the global seq itself: replay reads (cursor+1 .. +) with no lookup.
     if name == '' then
       redis.call('XADD', key, seq .. '-0', 't', now, 'd', data)
@@ -80,10 +84,13 @@ for key, channel in pairs(touched) do
     through = old[#old][1]
     redis.call('XTRIM', key, 'MAXLEN', maxEvents)
   end
-  if through ~= nil then
-    local seq = idParts(through)
-    local known = tonumber(redis.call('HGET', KEYS[2], channel) or '0')
-    if seq > known then redis.call('HSET', KEYS[2], channel, seq) end
-  end
+  local seq = 0
+  if through ~= nil then seq = idParts(through) end
+  local known = false
+  if seq > 0 or created[key] then known = redis.call('HGET', KEYS[2], channel) end
+  -- A channel whose mark was forgotten comes back as a new stream: without a mark a resume from
+  -- before its old events would see no gap, so it inherits the forgotten-through seq.
+  if created[key] and not known then seq = math.max(seq, forgotten) end
+  if seq > tonumber(known or '0') then redis.call('HSET', KEYS[2], channel, seq) end
 end
 return result

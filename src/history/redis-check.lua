@@ -30,7 +30,7 @@ if epoch and epoch == ARGV[2] then
       back = tonumber(entry[2][2]) ~= tonumber(ARGV[6])
     else
       -- Not there: fine only if it was trimmed away since.
-      back = tonumber(redis.call('HGET', KEYS[2], ARGV[5]) or '0') < seq
+      back = lostThrough(KEYS[1], KEYS[2], KEYS[3], ARGV[5]) < seq
     end
   end
 end

@@ -6,7 +6,7 @@
 -- ARGV[1] candidate epoch  ARGV[2] epoch the caller knows ('' if none)  ARGV[3] highest seq it saw under it
 -- ARGV[4] the cursor's epoch  ARGV[5] read after this seq (-1: read nothing)  ARGV[6] max entries per channel
 -- ARGV[6+i] channel i
--- Returns { epoch, head seq, now ms, { trimmed-through per channel }, { entries per channel }, since }:
+-- Returns { epoch, head seq, now ms, { lost-through per channel }, { entries per channel }, since }:
 -- a cursor from another epoch is read from `since`, where the current epoch began, so a client the
 -- epoch change sent back to resume gets every event of the new epoch after its gap.
 
@@ -20,7 +20,7 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local lost = {}
 local entries = {}
 for i = 3, #KEYS do
-  lost[#lost + 1] = tonumber(redis.call('HGET', KEYS[2], ARGV[i + 4]) or '0')
+  lost[#lost + 1] = lostThrough(KEYS[1], KEYS[2], KEYS[i], ARGV[i + 4])
   if afterSeq >= 0 and afterSeq < head then
     entries[#entries + 1] = redis.call('XRANGE', KEYS[i], (afterSeq + 1) .. '-0', '+', 'COUNT', ARGV[6])
   else

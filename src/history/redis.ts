@@ -15,6 +15,10 @@ const APPEND_LUA = `${EPOCH_LUA}\n${lua('append')}`;
 const REPLAY_LUA = `${EPOCH_LUA}\n${lua('replay')}`;
 const CHECK_LUA = `${EPOCH_LUA}\n${lua('check')}`;
 const SWEEP_LUA = lua('sweep');
+const FORGET_LUA = lua('forget');
+
+/** history.maxChannels' default, for callers that do not pass it. */
+const DEFAULT_MAX_CHANNELS = 100_000;
 /** Epochs remembered as replaced: enough to recognise a log that comes back with one, small enough to scan per notification. */
 const MAX_RETIRED = 8;
 
@@ -22,6 +26,8 @@ export interface RedisHistoryOptions {
   readonly redis: RedisConfig;
   readonly maxEvents: number;
   readonly maxAgeMs: number;
+  /** Trimmed-through marks kept for channels with no stream left; the lowest beyond this are folded into one (redis-forget.lua). */
+  readonly maxChannels?: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -78,6 +84,7 @@ interface ScriptedClient {
   sseReplay(...args: Array<string | number>): Promise<ReplayReply>;
   sseCheck(...args: Array<string | number>): Promise<CheckReply>;
   sseSweep(...args: Array<string | number>): Promise<number>;
+  sseForget(...args: Array<string | number>): Promise<number>;
 }
 
 const UNAVAILABLE_MESSAGE = 'the shared event log (Redis) is unreachable; the event was not stored, retry later';
@@ -145,6 +152,7 @@ export class RedisHistory implements History {
     this.client.defineCommand('sseReplay', { lua: REPLAY_LUA });
     this.client.defineCommand('sseCheck', { lua: CHECK_LUA });
     this.client.defineCommand('sseSweep', { lua: SWEEP_LUA });
+    this.client.defineCommand('sseForget', { lua: FORGET_LUA });
     this.subscriber = connectRedis(options.redis, 'subscriber', { logger: options.logger, onState });
     this.listenForNotifications();
   }
@@ -265,7 +273,8 @@ export class RedisHistory implements History {
   /**
    * Trims every channel stream by age, and deletes streams left empty, keeping their trimmed-through
    * marks: appends trim only the channel they write, so without this an idle channel would keep its
-   * last maxEvents entries forever. Idempotent, so every instance may run it. Returns entries removed.
+   * last maxEvents entries forever. Then keeps the trimmed hash to maxChannels marks (forget). Idempotent,
+   * so every instance may run it. Returns entries removed.
    */
   async sweep(): Promise<number> {
     let removed = 0;
@@ -279,6 +288,40 @@ export class RedisHistory implements History {
           removed += await (this.client as unknown as ScriptedClient).sseSweep(2, this.keys.trimmed, key, this.keys.channelOf(key), this.options.maxAgeMs);
         }
       } while (cursor !== '0' && !this.closed);
+    }
+    const forgotten = await this.forget();
+    if (forgotten > 0) this.logger.debug({ forgotten }, 'folded the trimmed-through marks of long-gone channels into one');
+    return removed;
+  }
+
+  /**
+   * Removes trimmed-through marks beyond maxChannels, lowest seq first, of channels with no stream
+   * left (redis-forget.lua says why that keeps gaps safe). Without it the hash gains a field per
+   * channel ever trimmed and never loses one. Reads every mark to sort them: bounded, since the
+   * hash is kept near maxChannels, and only when it is over.
+   */
+  private async forget(): Promise<number> {
+    const excess = (await this.client.hlen(this.keys.trimmed)) - (this.options.maxChannels ?? DEFAULT_MAX_CHANNELS);
+    if (excess <= 0) return 0;
+    const marks: Array<{ channel: string; seq: number }> = [];
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.client.hscan(this.keys.trimmed, cursor, 'COUNT', 1000);
+      cursor = next;
+      for (let index = 0; index + 1 < flat.length; index += 2) marks.push({ channel: flat[index] as string, seq: Number(flat[index + 1]) });
+    } while (cursor !== '0' && !this.closed);
+    marks.sort((a, b) => a.seq - b.seq);
+    let removed = 0;
+    for (let start = 0; start < marks.length && removed < excess && !this.closed; start += 100) {
+      const batch = marks.slice(start, start + 100);
+      removed += await (this.client as unknown as ScriptedClient).sseForget(
+        2 + batch.length,
+        this.keys.meta,
+        this.keys.trimmed,
+        ...batch.map((mark) => this.keys.stream(mark.channel)),
+        excess - removed,
+        ...batch.map((mark) => mark.channel),
+      );
     }
     return removed;
   }

@@ -29,7 +29,7 @@ afterEach(async () => {
   await redis.cli('FLUSHALL');
 });
 
-type HistoryOptions = Partial<{ maxEvents: number; maxAgeMs: number }>;
+type HistoryOptions = Partial<{ maxEvents: number; maxAgeMs: number; maxChannels: number }>;
 
 /** A RedisHistory that was never started: it appends, but never subscribed, so it knows nothing of what the log issued before. */
 async function unstarted(options: HistoryOptions = {}): Promise<RedisHistory> {
@@ -299,5 +299,30 @@ describe('RedisHistory', () => {
     expect(await redis.cli('HGET', keys.meta, 'since')).toBe('5');
     expect(resets).toBe(1);
     expect(seen).toHaveLength(3);
+  });
+
+  it('keeps the trimmed hash to maxChannels marks, forgetting the lowest of channels with no stream left, and gaps stay safe', async () => {
+    const log = await history({ maxAgeMs: 60_000, maxChannels: 2 });
+    await redis.cli('HINCRBY', keys.meta, 'seq', '6');
+    for (const [channel, seq] of [['i1', 2], ['i2', 3], ['i3', 4], ['i4', 5]] as const) {
+      await redis.cli('XADD', keys.stream(channel), `${seq}-0`, 't', '1000', 'd', 'old');
+    }
+    // A channel still in use, with the lowest mark of all: kept, because its stream exists.
+    await redis.cli('XADD', keys.stream('kept'), '6-0', 't', String(Date.now()), 'd', 'recent');
+    await redis.cli('HSET', keys.trimmed, 'kept', '1');
+
+    expect(await log.sweep()).toBe(4);
+    expect((await admin.hkeys(keys.trimmed)).sort()).toEqual(['i4', 'kept']);
+    expect(await redis.cli('HGET', keys.meta, 'forgotten')).toBe('4');
+    const epoch = await redis.cli('HGET', keys.meta, 'epoch');
+    // A channel with neither mark nor stream counts as lost through the forgotten marks: a gap before them, none after.
+    expect(describeItems(await log.replay(['i1'], `${epoch}-1`))).toEqual(['gap(trimmed@4:i1)']);
+    expect(describeItems(await log.replay(['i1', 'never'], `${epoch}-4`))).toEqual([]);
+    expect(describeItems(await log.replay(['i4'], `${epoch}-4`))).toEqual(['gap(trimmed@5:i4)']);
+    // A forgotten channel that comes back starts from the forgotten mark, so an old cursor still gets its gap.
+    await log.append([{ channel: 'i1', data: 'again' }]);
+    expect(await redis.cli('HGET', keys.trimmed, 'i1')).toBe('4');
+    expect(describeItems(await log.replay(['i1'], `${epoch}-1`))).toEqual(['gap(trimmed@4:i1)', 'i1:7']);
+    expect(describeItems(await log.replay(['i1'], `${epoch}-4`))).toEqual(['i1:7']);
   });
 });
