@@ -51,6 +51,23 @@ describe('several gateways on one Redis', () => {
     expect(fromC).toMatchObject({ id, data: 'hello' });
   });
 
+  it('holds one fan-out subscription per instance, however many streams and channels its clients open', async () => {
+    const instances = await gateways(2);
+    const subscribers = async (): Promise<number> => Number((await redis.cli('PUBSUB', 'NUMSUB', 'sseg:{log}:events')).split('\n')[1]);
+    expect(await subscribers()).toBe(2);
+    const start = await instances[0]!.publish('elsewhere', 'an id to resume from');
+    const clients: StreamClient[] = [];
+    for (const instance of instances) {
+      // New streams and resuming ones (which read the log first), on one channel each and on several.
+      for (let index = 0; index < 4; index += 1) clients.push(await stream(`${instance.url}/events/sub${index}`, index % 2 === 0 ? {} : { 'Last-Event-ID': start }));
+      clients.push(await stream(`${instance.url}/events?channel=sub0&channel=sub1&channel=sub2&channel=sub3`, { 'Last-Event-ID': start }));
+    }
+    // Every stream is live (it got an event through the fan-out), and still one subscription each.
+    for (let index = 0; index < 4; index += 1) await instances[index % 2]!.publish(`sub${index}`, `to sub${index}`);
+    for (const client of clients) await client.waitForEvents(1);
+    expect(await subscribers()).toBe(2);
+  });
+
   it('numbers events from every instance in one order that every subscriber sees', async () => {
     const [a, b] = await gateways(2);
     const onA = await stream(`${a!.url}/events/race`);
