@@ -47,7 +47,8 @@ const CLOSED = 3;
 export class EventStream implements Subscriber, Beating {
   readonly channels: readonly string[];
   private readonly response: Reply;
-  private readonly socket: Socket;
+  /** Public for shutdown, which waits for each connection's last bytes to leave. */
+  readonly socket: Socket;
   /** HTTP/1.1 responses are chunked; HTTP/1.0 ones are delimited by closing the connection. */
   private readonly chunked: boolean;
   private readonly policy: StreamPolicy;
@@ -167,13 +168,19 @@ export class EventStream implements Subscriber, Beating {
     this.wroteSinceBeat = false;
   }
 
-  /** Ends the stream with a reconnect hint; `retryMs` is jittered by the caller. */
-  shutdown(retryMs: number): void {
+  /**
+   * Ends the stream with a reconnect hint; `retryMs` is jittered by the caller. `hangUp` closes
+   * the connection too (the process is going away), rather than leaving it open for the client's
+   * next request.
+   */
+  shutdown(retryMs: number, hangUp = false): void {
     if (this.state >= ENDING) return;
     this.state = ENDING;
     this.closeReason = 'shutdown';
     // Through the response, which frames it and writes the terminating chunk after everything already on the socket.
     this.response.end(encodeRetry(retryMs));
+    // The FIN queues behind those bytes, so the socket's 'finish' says they all reached the kernel.
+    if (hangUp) this.socket.end();
   }
 
   /** Drops the connection without ceremony (shutdown deadline passed, a slow client, an expired credential). */

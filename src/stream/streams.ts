@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { History } from '../history/history.ts';
 import type { Reply } from '../http/reply.ts';
 import type { RequestHead } from '../http/request-head.ts';
@@ -27,7 +28,6 @@ export class Streams {
   private readonly policy: StreamPolicy;
   private readonly preamble: Buffer;
   private readonly retryMs: number;
-  private emptied: (() => void) | undefined;
 
   constructor(deps: { hub: Hub; history: History; heartbeat: Heartbeat; metrics: Metrics }, options: StreamsOptions) {
     this.hub = deps.hub;
@@ -82,18 +82,34 @@ export class Streams {
    * from the log is exact and guessing is not.
    */
   resumeAll(): void {
-    // Spread reconnects over [retry, 3 × retry] so a fleet of browsers does not return in one wave.
-    for (const stream of this.open) stream.shutdown(this.retryMs * (1 + 2 * Math.random()));
+    for (const stream of this.open) stream.shutdown(this.jitteredRetry());
   }
 
-  /** Ends every stream with a jittered `retry:`, then waits for them to close, up to `deadlineMs`. */
+  /**
+   * Ends every stream with a jittered `retry:` and hangs up, then waits, up to `deadlineMs`, until
+   * each connection's last bytes are with the kernel; then destroys every stream socket.
+   *
+   * A stream counts as closed as soon as its response ends, but its retry line may still sit in
+   * the socket's buffer behind events a slow client has not read: destroying it then, or exiting,
+   * would drop the line that tells the client when to come back. Waiting on the socket's 'finish'
+   * (its FIN queued behind everything) is what says the bytes left; once they did, destroying the
+   * socket or exiting loses nothing, the kernel still delivers them. A client that reads nothing
+   * never lets 'finish' come, so the deadline bounds the wait.
+   */
   async shutdown(deadlineMs: number): Promise<void> {
-    this.resumeAll();
-    if (this.open.size === 0) return;
-    const allClosed = new Promise<void>((resolve) => (this.emptied = resolve));
-    const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
-    await Promise.race([allClosed, deadline]);
+    const sockets = Array.from(this.open, (stream) => stream.socket);
+    for (const stream of this.open) stream.shutdown(this.jitteredRetry(), true);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs).unref()));
+    await Promise.race([Promise.all(sockets.map(flushed)), deadline]);
+    clearTimeout(timer);
     for (const stream of this.open) stream.abort('shutdown');
+    for (const socket of sockets) socket.destroy();
+  }
+
+  /** Spread over [retry, 3 × retry] so a fleet of browsers does not return in one wave. */
+  private jitteredRetry(): number {
+    return this.retryMs * (1 + 2 * Math.random());
   }
 
   private forget(stream: EventStream, reason: string): void {
@@ -102,6 +118,14 @@ export class Streams {
     this.heartbeat.remove(stream);
     this.metrics.connectionsOpen.dec();
     this.metrics.connectionsClosed.inc({ reason });
-    if (this.open.size === 0) this.emptied?.();
   }
+}
+
+/** Resolves once everything written to `socket` is with the kernel and its FIN is sent, or once it is gone. */
+function flushed(socket: Socket): Promise<void> {
+  if (socket.writableFinished || socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    socket.once('finish', resolve);
+    socket.once('close', resolve);
+  });
 }
