@@ -132,11 +132,15 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
     throw error;
   };
 
+  const refuseWhileDraining = (): void => {
+    if (draining) throw new GatewayError('SSEG_SHUTTING_DOWN', 'this gateway is shutting down; reconnect', { 'Retry-After': String(retryAfterSeconds) });
+  };
+
   const openStream = async (request: RequestHead, response: Reply, url: URL): Promise<void> => {
     let subscription;
     let expiresAt: number | undefined;
     try {
-      if (draining) throw new GatewayError('SSEG_SHUTTING_DOWN', 'this gateway is shutting down; reconnect', { 'Retry-After': String(retryAfterSeconds) });
+      refuseWhileDraining();
       cors.apply(request, response);
       admission.admit(request, response);
       subscription = parseSubscription(url, request.headers, config.streams.path, config.streams.maxChannelsPerStream);
@@ -155,6 +159,8 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
           // streams.start() below counts the stream synchronously, so the slot passes on without a window.
           authorizing -= 1;
         }
+        // The decision may have come after the drain began, which would not end a stream opened now.
+        refuseWhileDraining();
       }
     } catch (error) {
       rejectStream(error, url);

@@ -1,4 +1,5 @@
-import { connect, type Socket } from 'node:net';
+import { createServer, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Counter, Gauge } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { TEST_TOKEN, type TestGateway } from '../support/gateway.ts';
@@ -146,6 +147,23 @@ describe('shutting down', () => {
     expect((await gw.gateway.history.replay(['late'], '')).filter((item) => item.event)).toEqual([]);
 
     slow.resume();
+    await closed;
+  });
+
+  it('refuses a stream whose access decision arrives after the drain began, rather than opening one nobody ends', async () => {
+    let answer: ServerResponse | undefined;
+    const app = createServer((_request, response) => (answer = response));
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    scope.defer(() => new Promise((resolve) => app.close(resolve)));
+    const gw = await scope.gateway({ auth: { forward: { url: `http://127.0.0.1:${(app.address() as AddressInfo).port}/auth`, timeout: '10s' } }, log: { level: 'warn' } });
+
+    const client = scope.stream(`${gw.url}/events/a`, { Cookie: 'sid=someone' });
+    await until(() => answer !== undefined, 'the app to be asked');
+    const closed = gw.gateway.close();
+    answer?.writeHead(200, { 'X-SSEG-Channels': 'a' }).end();
+    const refused = await client;
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.raw())).toMatchObject({ error: 'SSEG_SHUTTING_DOWN' });
     await closed;
   });
 
