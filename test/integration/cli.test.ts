@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliProcess } from '../support/cli.ts';
@@ -75,14 +76,14 @@ describe('sse-gateway serve', () => {
     expect(node).toMatch(/^v24\./);
   });
 
-  it('on SIGTERM tells streams when to come back (jittered), ends them and exits 0', async () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('on %s tells streams when to come back (jittered), ends them and exits 0', async (signal) => {
     const { cli, url } = await serve(['--config', await writeConfig('retry.yaml', 'streams:\n  retry: 2s\n')]);
     const clients = await Promise.all(Array.from({ length: 5 }, () => openStream(`${url}/events/a`)));
     for (const client of clients) {
       cleanups.push(() => client.close());
       await client.waitFor((c) => c.retries.length === 1);
     }
-    cli.kill('SIGTERM');
+    cli.kill(signal);
     for (const client of clients) await client.waitForEnd();
     expect(await cli.exited).toBe(0);
     const hints = clients.map((client) => client.retries[1] ?? -1);
@@ -94,6 +95,41 @@ describe('sse-gateway serve', () => {
     expect(new Set(hints).size).toBeGreaterThan(1);
     expect(cli.stdout()).toMatch(/"msg":"shutting down"/);
     expect(cli.stdout()).toMatch(/"msg":"stopped"/);
+  });
+
+  it('exits 0 within server.shutdownTimeout when a client has stopped reading, after the others got their retry', async () => {
+    const token = 'drain-token-0123456789abcdef';
+    const config = await writeConfig('drain.yaml', 'server:\n  shutdownTimeout: 2s\nstreams:\n  clientBufferBytes: 2mb\npublish:\n  maxBodyBytes: 2mb\nhistory:\n  maxEvents: 5\n');
+    const { cli, url } = await serve(['--config', config], { SSEG_PUBLISH__TOKENS: token });
+    const reader = await openStream(`${url}/events/flood`);
+    cleanups.push(() => reader.close());
+    // A bare socket that never reads a byte: its gateway socket fills, then the gateway's buffer.
+    const stuck = connect(Number(new URL(url).port), '127.0.0.1');
+    cleanups.push(() => void stuck.destroy());
+    stuck.on('error', () => undefined);
+    stuck.write('GET /events/flood HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n');
+    const gauge = async (name: string): Promise<number> => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    };
+    await expect.poll(() => gauge('sseg_connections_open')).toBe(2);
+    const batch = JSON.stringify({ events: Array.from({ length: 8 }, () => ({ channel: 'flood', data: 'x'.repeat(16 * 1024) })) });
+    for (let published = 0; (await gauge('sseg_stream_buffered_bytes')) === 0; published += 1) {
+      expect(published).toBeLessThan(600);
+      const response = await fetch(`${url}/publish`, { method: 'POST', headers: { 'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json' }, body: batch });
+      expect(response.status).toBe(200);
+    }
+
+    const started = Date.now();
+    cli.kill('SIGTERM');
+    // 0 is close() finishing; the fallback timer (shutdownTimeout + 5 s) would exit 1.
+    expect(await cli.exited).toBe(0);
+    const elapsed = Date.now() - started;
+    // The stuck client had the whole bound to read, and no more.
+    expect(elapsed).toBeGreaterThanOrEqual(1_900);
+    expect(elapsed).toBeLessThan(4_500);
+    await reader.waitForEnd();
+    expect(reader.retries).toHaveLength(2);
   });
 
   it('refuses a bad config file at start, naming every problem, and exits non-zero', async () => {
