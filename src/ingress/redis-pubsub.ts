@@ -15,6 +15,8 @@ export interface RedisPubsubOptions {
   readonly history: RedisHistory;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Messages waiting for an append, at most; MAX_PENDING unless a test wants a small bound. */
+  readonly maxPending?: number;
 }
 
 /** Renews the lease only if this instance still holds it: a lapsed leader never extends another's lease. */
@@ -22,6 +24,17 @@ const RENEW_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.ca
 
 /** At most this many messages go into one append script, so one slow batch cannot hold Redis long. */
 const MAX_BATCH = 256;
+
+/**
+ * Messages waiting for an append, at most: 16 full script calls behind. Pub/Sub cannot be re-read,
+ * so what arrives while appends are slower than messages (a slow or failing-over log shard while
+ * the pattern subscription's node still delivers) is either held here or dropped. Held without a
+ * bound, the backlog Redis would have cut off (client-output-buffer-limit pubsub) moves into this
+ * process until it runs out of memory; past the bound, new messages are dropped and counted.
+ */
+const MAX_PENDING = 16 * MAX_BATCH;
+/** And at most this much data waiting (characters): Redis's own default hard limit for a Pub/Sub client, 32 MB. */
+const MAX_PENDING_CHARS = 32 * 1024 * 1024;
 
 /**
  * Bridges Redis Pub/Sub channels apps already PUBLISH on into the log. Every instance would
@@ -42,11 +55,16 @@ export class RedisPubsubIngress {
   private leader = false;
   private stopped = false;
   private pending: EventInput[] = [];
+  private pendingChars = 0;
+  private readonly maxPending: number;
+  /** Messages dropped since the queue last drained: one warning when drops start, one when it has caught up. */
+  private overflow = 0;
   private flushing = false;
 
   constructor(options: RedisPubsubOptions) {
     this.options = options;
     this.logger = options.logger.child({ room: 'ingress', ingress: 'redis-pubsub' });
+    this.maxPending = options.maxPending ?? MAX_PENDING;
   }
 
   get isLeader(): boolean {
@@ -147,7 +165,16 @@ export class RedisPubsubIngress {
       this.logger.debug({ channel: redisChannel.slice(0, 200) }, 'skipped a message that is not a valid event');
       return;
     }
+    // A single message larger than the data bound still passes when nothing waits: the bound is on the backlog.
+    if (this.pending.length >= this.maxPending || (this.pending.length > 0 && this.pendingChars + input.data.length > MAX_PENDING_CHARS)) {
+      this.options.metrics.redisPubsubDropped.inc({ reason: 'queue-full' });
+      if (this.overflow++ === 0) {
+        this.logger.warn({ maxPending: this.maxPending, pendingChars: this.pendingChars }, 'appends to the log are slower than pubsub messages arrive; dropping messages until the queue has room');
+      }
+      return;
+    }
     this.pending.push(input);
+    this.pendingChars += input.data.length;
     if (!this.flushing) {
       this.flushing = true;
       // Messages that arrive in the same turn go into one script call; calls stay in arrival order.
@@ -158,15 +185,22 @@ export class RedisPubsubIngress {
   private async flush(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, MAX_BATCH);
+      for (const input of batch) this.pendingChars -= input.data.length;
       try {
         const logged = await this.options.history.append(batch);
         this.options.metrics.eventsPublished.inc({ ingress: 'redis-pubsub' }, logged.length);
       } catch (error) {
         // Pub/Sub cannot be re-read: these messages are lost, as they would be for any subscriber that was down.
+        this.options.metrics.redisPubsubDropped.inc({ reason: 'append-failed' }, batch.length);
         this.logger.warn({ err: isGatewayError(error) ? error.code : errorInfo(error), events: batch.length }, 'could not append pubsub messages');
       }
     }
     this.flushing = false;
+    // Caught up: the episode of drops (if any) is over. Not logged per batch, which would repeat while it lasts.
+    if (this.overflow > 0) {
+      this.logger.warn({ dropped: this.overflow }, 'caught up with pubsub messages; some were dropped meanwhile');
+      this.overflow = 0;
+    }
   }
 }
 

@@ -130,6 +130,12 @@ export function createMetrics() {
       registers,
     }),
     redisReplayReads: new Counter({ name: 'sseg_redis_replay_reads_total', help: 'Replay reads from the shared Redis log (one per resuming stream).', registers }),
+    redisPubsubDropped: new Counter({
+      name: 'sseg_redis_pubsub_dropped_total',
+      help: 'Redis Pub/Sub ingress messages lost on the way to the log, by reason: queue-full (appends fell behind and the bridge queue was at its bound), append-failed (the append was refused or unanswered).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
   };
 }
 

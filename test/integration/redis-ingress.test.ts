@@ -1,5 +1,11 @@
+import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../src/config/load.ts';
+import { RedisHistory } from '../../src/history/redis.ts';
+import { RedisPubsubIngress } from '../../src/ingress/redis-pubsub.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createMetrics } from '../../src/metrics/metrics.ts';
 import { runCli } from '../support/cli.ts';
 import { startGateway, TEST_TOKEN, type TestGateway } from '../support/gateway.ts';
 import { startRedis, type TestRedis } from '../support/redis.ts';
@@ -122,6 +128,49 @@ describe('Redis Pub/Sub ingress', () => {
     // Once the survivor leads it misses nothing: the probes it got are consecutive up to the last one sent.
     expect(probes).toEqual(Array.from({ length: probes.length }, (_, index) => sent - probes.length + index));
     expect(leads(survivor!)).toBe(true);
+  });
+
+  it('drops messages past its queue bound while appends are held, counts them, warns once, and appends the rest in order', async () => {
+    // The log on a Redis of its own whose writes are paused, while the apps' Redis keeps delivering:
+    // what a log shard failing over looks like to the bridge.
+    const logRedis = await startRedis();
+    open.push({ close: () => logRedis.stop() });
+    const lines: string[] = [];
+    const logger = createLogger('warn', new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString());
+          done();
+        },
+      }));
+    const metrics = createMetrics();
+    const history = new RedisHistory({ redis: resolveConfig({ redis: { url: logRedis.url, commandTimeout: '30s' } }).redis, maxEvents: 100, maxAgeMs: 3_600_000, logger, metrics });
+    open.push(history);
+    await history.start(5_000);
+    const redisConfig = resolveConfig({ redis: { url: redis.url } }).redis;
+    // A long lease, so no renewal (a write, held too) falls within the test.
+    const bridge = new RedisPubsubIngress({ redis: redisConfig, patterns: ['q:*'], stripPrefix: 'q:', leaseTtlMs: 60_000, history, logger, metrics, maxPending: 10 });
+    open.push(bridge);
+    await bridge.start();
+    await until(async () => bridge.isLeader && (await patternSubscribers()) === 1, 'the bridge to lead');
+    const dropped = async (): Promise<number> => (await metrics.redisPubsubDropped.get()).values.find((value) => value.labels.reason === 'queue-full')?.value ?? 0;
+
+    await logRedis.cli('CLIENT', 'PAUSE', '30000', 'WRITE');
+    try {
+      await app.publish('q:held', '0');
+      await until(async () => /^blocked_clients:1\r?$/m.test(await logRedis.cli('INFO', 'clients')), 'the first append to be held');
+      for (let index = 1; index <= 30; index += 1) await app.publish('q:held', String(index));
+      // 1 in the held append, 10 queued, 20 dropped.
+      await until(async () => (await dropped()) === 20, 'the messages past the bound to be dropped');
+    } finally {
+      await logRedis.cli('CLIENT', 'UNPAUSE');
+    }
+    const stored = async (): Promise<string[]> => (await history.client.xrange('sseg:{log}:ch:held', '-', '+')).map(([, fields]) => fields[fields.indexOf('d') + 1]!);
+    await until(async () => (await stored()).length === 11, 'the held and queued messages to be appended');
+    expect(await stored()).toEqual(Array.from({ length: 11 }, (_, index) => String(index)));
+    expect(await dropped()).toBe(20);
+    const warnings = lines.map((line) => JSON.parse(line) as { msg: string; dropped?: number });
+    expect(warnings.filter((line) => line.msg.startsWith('appends to the log are slower'))).toHaveLength(1);
+    expect(warnings.find((line) => line.msg.startsWith('caught up'))).toMatchObject({ dropped: 20 });
   });
 
   it('skips messages that cannot be events and keeps going', async () => {
