@@ -145,6 +145,8 @@ export class MemoryHistory implements History {
       this.windows.delete(channel);
     } else {
       window = new ChannelWindow();
+      // A channel forgotten earlier may come back: without this its old events would be lost with no gap.
+      window.evictedThrough = this.forgottenThrough;
     }
     this.windows.set(channel, window);
     return window;

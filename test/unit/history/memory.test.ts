@@ -102,6 +102,9 @@ describe('MemoryHistory', () => {
     // 'mid' (seq 2) was published least recently when 'new' arrived.
     expect(describeItems(await log.replay(['mid'], `${log.epoch}-0`))).toEqual(['gap(trimmed@2:mid)']);
     expect(describeItems(await log.replay(['old', 'new'], `${log.epoch}-0`))).toEqual(['old:1', 'old:3', 'new:4']);
+    // A forgotten channel that is published again still owes its gap to a cursor from before.
+    await publish(log, 'mid');
+    expect(describeItems(await log.replay(['mid'], `${log.epoch}-0`))).toEqual(['gap(trimmed@2:mid)', 'mid:5']);
   });
 
   it('keeps a bounded window however many events pass', async () => {
