@@ -61,7 +61,7 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
   const logger = options.logger ?? createLogger(config.log.level);
   const metrics = createMetrics();
   const history: History = config.history.backend === 'redis'
-    ? new RedisHistory({ redis: config.redis, maxEvents: config.history.maxEvents, maxAgeMs: config.history.maxAge, logger, metrics })
+    ? new RedisHistory({ redis: config.redis, maxEvents: config.history.maxEvents, maxAgeMs: config.history.maxAge, maxChannels: config.history.maxChannels, logger, metrics })
     : new MemoryHistory({
     maxEvents: config.history.maxEvents,
     maxAgeMs: config.history.maxAge,
