@@ -22,6 +22,12 @@ export function deliveryOf(events: readonly LoggedEvent[]): Delivery {
 /** Anything that takes events for its channels: one client's stream. */
 export interface Subscriber {
   deliver(delivery: Delivery): void;
+  /**
+   * Several deliveries for this subscriber follow within one flush: hold its writes until
+   * release() so they leave together. True if it started holding (and so must be released).
+   */
+  gather?(): boolean;
+  release?(): void;
 }
 
 /** Told after each flush, once per delivery: what was sent and to how many. For metrics; never per client. */
@@ -47,6 +53,8 @@ export type FlushListener = (delivery: Delivery, subscribers: number) => void;
 export class Hub {
   private readonly single = new Map<string, Set<Subscriber>>();
   private readonly multi = new Map<string, Set<Subscriber>>();
+  /** Multi-channel subscribers holding their writes during the current flush; kept to be reused. */
+  private readonly gathered: Subscriber[] = [];
   private pending: LoggedEvent[] = [];
   private scheduled = false;
   private readonly coalesceMs: number;
@@ -115,13 +123,22 @@ export class Hub {
     }
 
     if (this.multi.size > 0) {
+      // Event by event keeps the global order, but would cost a multi-channel stream one write
+      // per event: when the flush carries several, each such stream holds its writes until the
+      // flush is over, and they leave as one (the socket's cork/uncork, one writev).
+      const gathering = events.length > 1;
       for (const event of events) {
         const subscribers = this.multi.get(event.channel);
         if (subscribers === undefined) continue;
         const delivery = deliveryOf([event]);
-        for (const subscriber of subscribers) subscriber.deliver(delivery);
+        for (const subscriber of subscribers) {
+          if (gathering && subscriber.gather?.() === true) this.gathered.push(subscriber);
+          subscriber.deliver(delivery);
+        }
         this.onFlush(delivery, subscribers.size);
       }
+      for (const subscriber of this.gathered) subscriber.release?.();
+      this.gathered.length = 0;
     }
   }
 

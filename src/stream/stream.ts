@@ -59,6 +59,8 @@ export class EventStream implements Subscriber, Beating {
   private backlog: { readonly items: readonly ReplayItem[]; next: number; readonly lastEventId: string; replayed: number } | undefined;
   private heldBytes = 0;
   private blocked = false;
+  /** Corked by the hub for the rest of a flush (gather/release). */
+  private gathering = false;
   private readonly waiting: Delivery[] = [];
   private waitingBytes = 0;
   private dropped = 0;
@@ -91,6 +93,20 @@ export class EventStream implements Subscriber, Beating {
     } else if (this.state === REPLAYING) {
       this.hold(delivery);
     }
+  }
+
+  /** Hub side: several deliveries follow in one flush; the socket holds them and writes them as one. */
+  gather(): boolean {
+    if (this.gathering || this.state !== LIVE) return false;
+    this.gathering = true;
+    this.socket.cork();
+    return true;
+  }
+
+  release(): void {
+    if (!this.gathering) return;
+    this.gathering = false;
+    this.socket.uncork();
   }
 
   /**

@@ -63,6 +63,38 @@ describe('Hub', () => {
     expect(both.seqs.flat()).toEqual([1, 2, 3, 5]);
   });
 
+  it('lets a stream of several channels hold its writes through a flush of several events, and release them once', async () => {
+    const hub = new Hub();
+    const steps: string[] = [];
+    const both = new (class extends Recorder {
+      private holding = false;
+      override deliver(delivery: Delivery): void {
+        steps.push(`deliver ${delivery.events.map((e) => e.seq).join()}${this.holding ? ' (held)' : ''}`);
+        super.deliver(delivery);
+      }
+      gather(): boolean {
+        if (this.holding) return false;
+        this.holding = true;
+        steps.push('gather');
+        return true;
+      }
+      release(): void {
+        this.holding = false;
+        steps.push('release');
+      }
+    })();
+    hub.subscribe('a', both, 2);
+    hub.subscribe('b', both, 2);
+    for (const [seq, channel] of [[1, 'a'], [2, 'b'], [3, 'a']] as const) hub.publish(event(seq, channel));
+    await nextTurn();
+    expect(steps).toEqual(['gather', 'deliver 1 (held)', 'deliver 2 (held)', 'deliver 3 (held)', 'release']);
+    // A flush of one event has nothing to gather.
+    steps.length = 0;
+    hub.publish(event(4, 'b'));
+    await nextTurn();
+    expect(steps).toEqual(['deliver 4']);
+  });
+
   it('stops delivering after unsubscribe and reports each delivery once with its audience', async () => {
     const seen: Array<[number[], number]> = [];
     const hub = new Hub((delivery, subscribers) => seen.push([delivery.events.map((e) => e.seq), subscribers]));
