@@ -105,8 +105,13 @@ export class MemoryHistory implements History {
   replay(channels: readonly string[], lastEventId: string): Promise<ReplayItem[]> {
     const cursor = parseCursor(lastEventId);
     if (cursor === undefined) return Promise.resolve([this.gapAtHead('malformed-id', channels)]);
-    if (cursor.epoch !== this.epoch) return Promise.resolve([this.gapAtHead('epoch-changed', channels)]);
-    if (cursor.seq > this.seq) return Promise.resolve([this.gapAtHead('unknown-id', channels)]);
+    // An id from an earlier log (this process restarted): what it missed of that log is gone, but
+    // everything this log still holds is news to it. The gap sits where this log began, then all
+    // of it follows, as the Redis log does at a new epoch; a gap at the head would hide whatever
+    // was published while the client was reconnecting.
+    const fromEarlierLog = cursor.epoch !== this.epoch;
+    if (!fromEarlierLog && cursor.seq > this.seq) return Promise.resolve([this.gapAtHead('unknown-id', channels)]);
+    const after = fromEarlierLog ? 0 : cursor.seq;
 
     const olderThan = Date.now() - this.options.maxAgeMs;
     const items: ReplayItem[] = [];
@@ -114,11 +119,12 @@ export class MemoryHistory implements History {
       const window = this.windows.get(channel);
       window?.expire(olderThan);
       const lostThrough = window === undefined ? this.forgottenThrough : window.evictedThrough;
-      if (lostThrough > cursor.seq) {
+      if (lostThrough > after) {
         items.push({ gap: { reason: 'trimmed', seq: lostThrough, id: formatCursor(this.epoch, lostThrough), channels: [channel] } });
       }
-      if (window) for (const event of window.after(cursor.seq)) items.push({ event });
+      if (window) for (const event of window.after(after)) items.push({ event });
     }
+    if (fromEarlierLog) items.push({ gap: { reason: 'epoch-changed', seq: 0, id: formatCursor(this.epoch, 0), channels } });
     // Gaps sort before events of the same seq: a gap at N says "through N is lost", the event N+1 follows it.
     items.sort((a, b) => seqOf(a) - seqOf(b) || (a.gap ? -1 : 1));
     return Promise.resolve(items);

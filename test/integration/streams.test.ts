@@ -196,8 +196,22 @@ describe('resume', () => {
     expect(rest.map((e) => e.data)).toEqual(['m4', 'm5', 'm6']);
   });
 
+  it('answers an id from a previous gateway run with a gap where this run began, then all it holds, then live', async () => {
+    const gw = await gateway();
+    const first = await gw.publish('room', 'since the restart');
+    const client = await stream(`${gw.url}/events/room`, { 'Last-Event-ID': 'zz0000-3' });
+    await client.waitForEvents(2);
+    await gw.publish('room', 'after');
+    await client.waitForEvents(3);
+    const [gap, replayed, live] = client.events;
+    expect(gap?.event).toBe('gap');
+    expect(gap?.id).toBe(`${first.split('-')[0] ?? ''}-0`);
+    expect(JSON.parse(gap?.data ?? '{}')).toMatchObject({ reason: 'epoch-changed', channels: ['room'], lastEventId: 'zz0000-3' });
+    expect([replayed?.id, replayed?.data]).toEqual([first, 'since the restart']);
+    expect(live?.data).toBe('after');
+  });
+
   it.each([
-    ['an id from a previous gateway run', 'zz0000-3', 'epoch-changed'],
     ['a malformed id', 'not an id', 'malformed-id'],
     ['an id ahead of the log', 'FUTURE', 'unknown-id'],
   ])('answers %s with a gap that says why, then continues live', async (_case, lastEventId, reason) => {

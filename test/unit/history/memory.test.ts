@@ -76,10 +76,17 @@ describe('MemoryHistory', () => {
     expect(describeItems(await log.replay(['a'], `${log.epoch}-1`))).toEqual(['a:2']);
   });
 
-  it('answers an id from another epoch, a malformed id and a future id with a gap at the head', async () => {
+  it('answers an id from another epoch with a gap where this log began, then everything it holds', async () => {
+    const log = history();
+    await publish(log, 'a', 'b', 'a');
+    expect(describeItems(await log.replay(['a'], 'zzzz-1'))).toEqual(['gap(epoch-changed@0:a)', 'a:1', 'a:3']);
+    const [gap] = await log.replay(['a', 'b'], 'zzzz-7');
+    expect(gap?.gap).toMatchObject({ reason: 'epoch-changed', id: `${log.epoch}-0`, channels: ['a', 'b'] });
+  });
+
+  it('answers a malformed id and a future id with a gap at the head', async () => {
     const log = history();
     await publish(log, 'a', 'a');
-    expect(describeItems(await log.replay(['a'], 'zzzz-1'))).toEqual(['gap(epoch-changed@2:a)']);
     expect(describeItems(await log.replay(['a'], 'garbage'))).toEqual(['gap(malformed-id@2:a)']);
     expect(describeItems(await log.replay(['a'], `${log.epoch}-99`))).toEqual(['gap(unknown-id@2:a)']);
     const [gap] = await log.replay(['a'], 'garbage');
