@@ -122,23 +122,24 @@ describe('Hub coalescing window', () => {
   const useClock = (): void => void vi.useFakeTimers({ toFake: ['setTimeout', 'setImmediate', 'performance'] });
   afterEach(() => void vi.useRealTimers());
 
-  it('sends an event on a quiet hub on the next turn, however wide the window', () => {
+  /** A hub with a 1 s window and a subscriber on `a`; one event published on it, then one turn. */
+  function firstEventOnWideWindow(): { hub: Hub; a: Recorder } {
     useClock();
     const hub = new Hub(undefined, 1_000);
     const a = new Recorder();
     hub.subscribe('a', a);
     hub.publish(event(1, 'a'));
     vi.advanceTimersByTime(0);
+    return { hub, a };
+  }
+
+  it('sends an event on a quiet hub on the next turn, however wide the window', () => {
+    const { a } = firstEventOnWideWindow();
     expect(a.seqs).toEqual([[1]]);
   });
 
   it('holds what follows a flush until the window ends, then sends it as one delivery', () => {
-    useClock();
-    const hub = new Hub(undefined, 1_000);
-    const a = new Recorder();
-    hub.subscribe('a', a);
-    hub.publish(event(1, 'a'));
-    vi.advanceTimersByTime(0);
+    const { hub, a } = firstEventOnWideWindow();
     vi.advanceTimersByTime(10);
     hub.publish(event(2, 'a'));
     hub.publish(event(3, 'a'));
