@@ -17,8 +17,6 @@ const CHECK_LUA = `${EPOCH_LUA}\n${lua('check')}`;
 const SWEEP_LUA = lua('sweep');
 const FORGET_LUA = lua('forget');
 
-/** history.maxChannels' default, for callers that do not pass it. */
-const DEFAULT_MAX_CHANNELS = 100_000;
 /** Epochs remembered as replaced: enough to recognise a log that comes back with one, small enough to scan per notification. */
 const MAX_RETIRED = 8;
 
@@ -27,7 +25,7 @@ export interface RedisHistoryOptions {
   readonly maxEvents: number;
   readonly maxAgeMs: number;
   /** Trimmed-through marks kept for channels with no stream left; the lowest beyond this are folded into one (redis-forget.lua). */
-  readonly maxChannels?: number;
+  readonly maxChannels: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -301,7 +299,7 @@ export class RedisHistory implements History {
    * hash is kept near maxChannels, and only when it is over.
    */
   private async forget(): Promise<number> {
-    const excess = (await this.client.hlen(this.keys.trimmed)) - (this.options.maxChannels ?? DEFAULT_MAX_CHANNELS);
+    const excess = (await this.client.hlen(this.keys.trimmed)) - this.options.maxChannels;
     if (excess <= 0) return 0;
     const marks: Array<{ channel: string; seq: number }> = [];
     let cursor = '0';

@@ -143,7 +143,7 @@ describe('Redis Pub/Sub ingress', () => {
         },
       }));
     const metrics = createMetrics();
-    const history = new RedisHistory({ redis: resolveConfig({ redis: { url: logRedis.url, commandTimeout: '30s' } }).redis, maxEvents: 100, maxAgeMs: 3_600_000, logger, metrics });
+    const history = new RedisHistory({ redis: resolveConfig({ redis: { url: logRedis.url, commandTimeout: '30s' } }).redis, maxEvents: 100, maxAgeMs: 3_600_000, maxChannels: 100_000, logger, metrics });
     open.push(history);
     await history.start(5_000);
     const redisConfig = resolveConfig({ redis: { url: redis.url } }).redis;

@@ -34,7 +34,7 @@ type HistoryOptions = Partial<{ maxEvents: number; maxAgeMs: number; maxChannels
 /** A RedisHistory that was never started: it appends, but never subscribed, so it knows nothing of what the log issued before. */
 async function unstarted(options: HistoryOptions = {}): Promise<RedisHistory> {
   const config = resolveConfig({ redis: { url: redis.url, commandTimeout: '1s' } });
-  const log = new RedisHistory({ redis: config.redis, maxEvents: 100, maxAgeMs: 3_600_000, logger: createLogger('silent'), metrics: createMetrics(), ...options });
+  const log = new RedisHistory({ redis: config.redis, maxEvents: 100, maxAgeMs: 3_600_000, maxChannels: 100_000, logger: createLogger('silent'), metrics: createMetrics(), ...options });
   open.push(log);
   await poll(() => log.client.status === 'ready', 'the command connection', 5_000);
   return log;
