@@ -12,7 +12,7 @@ import type { Config } from './config/schema.ts';
 import { Demo, DEMO_PAGE_PATH, DEMO_PUBLISH_PATH, DEMO_SCRIPT_PATH, DEMO_STYLE_PATH } from './demo/demo.ts';
 import { GatewayError, isGatewayError } from './errors.ts';
 import { MemoryHistory } from './history/memory.ts';
-import { RedisHistory } from './history/redis.ts';
+import { RedisHistory } from './history/redis/log.ts';
 import { RedisPubsubIngress } from './ingress/redis-pubsub.ts';
 import { RedisStreamsIngress } from './ingress/redis-streams.ts';
 import type { History } from './history/history.ts';

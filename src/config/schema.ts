@@ -113,7 +113,7 @@ const history = z
       .meta({ description: 'Where event history lives: `memory` (one process, no setup) or `redis` (shared by every instance; see docs/redis.md).' }),
     maxEvents: count(1_000, 1, 'Events kept per channel for replay.'),
     maxAge: duration('1h', 'Events older than this are dropped from history.'),
-    maxChannels: count(100_000, 1, 'Channels whose history is tracked; the least recently published beyond this are forgotten (resuming on them yields a gap).'),
+    maxChannels: count(100_000, 1, 'Channels whose events are kept (memory windows, or Redis streams); beyond this the least recently published channel is dropped with its events, and resuming on it yields a `trimmed` gap. On Redis it also bounds the marks kept for channels with no events left (docs/redis.md).'),
   })
   .prefault({});
 

@@ -1,13 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { formatCursor, parseCursor } from '../sse/cursor.ts';
 import { encodeEvent } from '../sse/encode.ts';
-import type { EventInput, Gap, GapReason, History, LoggedEvent, ReplayItem } from './history.ts';
+import { sweepPeriod, type HistoryBounds } from './bounds.ts';
+import { newEpoch } from './epoch.ts';
+import type { EventInput, History, LoggedEvent, ReplayItem } from './history.ts';
+import { inSeqOrder, resumePoint, trimmedGap } from './resume.ts';
 
-export interface MemoryHistoryOptions {
-  maxEvents: number;
-  maxAgeMs: number;
-  maxChannels: number;
-}
+export type MemoryHistoryOptions = HistoryBounds;
 
 /** One channel's window: events in seq order, and the newest seq that fell out of it. */
 class ChannelWindow {
@@ -76,17 +74,19 @@ export class MemoryHistory implements History {
   private readonly listeners: Array<(event: LoggedEvent) => void> = [];
   private readonly sweeper: NodeJS.Timeout;
   private readonly options: MemoryHistoryOptions;
+  private readonly now: () => number;
 
   constructor(options: MemoryHistoryOptions) {
     this.options = options;
+    this.now = options.now ?? (() => Date.now());
     // A fresh epoch per process: ids from a previous run are recognised rather than misread.
-    this.epoch = randomBytes(6).readUIntBE(0, 6).toString(36);
+    this.epoch = newEpoch();
     // Expiry of idle channels; active ones are trimmed as they are written and read.
-    this.sweeper = setInterval(() => this.sweep(Date.now()), Math.min(options.maxAgeMs, 60_000)).unref();
+    this.sweeper = setInterval(() => this.sweep(this.now()), sweepPeriod(options.maxAgeMs)).unref();
   }
 
   append(inputs: readonly EventInput[]): Promise<LoggedEvent[]> {
-    const now = Date.now();
+    const now = this.now();
     const acceptedAt = process.hrtime.bigint();
     const appended: LoggedEvent[] = [];
     for (const input of inputs) {
@@ -103,31 +103,24 @@ export class MemoryHistory implements History {
   }
 
   replay(channels: readonly string[], lastEventId: string): Promise<ReplayItem[]> {
-    const cursor = parseCursor(lastEventId);
-    if (cursor === undefined) return Promise.resolve([this.gapAtHead('malformed-id', channels)]);
     // An id from an earlier log (this process restarted): what it missed of that log is gone, but
-    // everything this log still holds is news to it. The gap sits where this log began, then all
-    // of it follows, as the Redis log does at a new epoch; a gap at the head would hide whatever
-    // was published while the client was reconnecting.
-    const fromEarlierLog = cursor.epoch !== this.epoch;
-    if (!fromEarlierLog && cursor.seq > this.seq) return Promise.resolve([this.gapAtHead('unknown-id', channels)]);
-    const after = fromEarlierLog ? 0 : cursor.seq;
+    // everything this log still holds is news to it. This log began empty, so its epoch began
+    // after seq 0: the gap sits there and all of it follows, as the Redis log does at a new epoch.
+    const start = resumePoint(parseCursor(lastEventId), { epoch: this.epoch, head: this.seq, since: 0 }, channels);
+    if (start.answer) return Promise.resolve([start.answer]);
+    const { after } = start;
 
-    const olderThan = Date.now() - this.options.maxAgeMs;
-    const items: ReplayItem[] = [];
+    const olderThan = this.now() - this.options.maxAgeMs;
+    const items: ReplayItem[] = start.epochGap ? [start.epochGap] : [];
     for (const channel of channels) {
       const window = this.windows.get(channel);
       window?.expire(olderThan);
-      const lostThrough = window === undefined ? this.forgottenThrough : window.evictedThrough;
-      if (lostThrough > after) {
-        items.push({ gap: { reason: 'trimmed', seq: lostThrough, id: formatCursor(this.epoch, lostThrough), channels: [channel] } });
-      }
+      // A channel no longer tracked may have had anything up to the newest seq of any channel forgotten.
+      const gap = trimmedGap(this.epoch, window === undefined ? this.forgottenThrough : window.evictedThrough, after, channel);
+      if (gap) items.push(gap);
       if (window) for (const event of window.after(after)) items.push({ event });
     }
-    if (fromEarlierLog) items.push({ gap: { reason: 'epoch-changed', seq: 0, id: formatCursor(this.epoch, 0), channels } });
-    // Gaps sort before events of the same seq: a gap at N says "through N is lost", the event N+1 follows it.
-    items.sort((a, b) => seqOf(a) - seqOf(b) || (a.gap ? -1 : 1));
-    return Promise.resolve(items);
+    return Promise.resolve(inSeqOrder(items));
   }
 
   onEvent(listener: (event: LoggedEvent) => void): void {
@@ -137,11 +130,6 @@ export class MemoryHistory implements History {
   close(): Promise<void> {
     clearInterval(this.sweeper);
     return Promise.resolve();
-  }
-
-  private gapAtHead(reason: GapReason, channels: readonly string[]): ReplayItem {
-    const gap: Gap = { reason, seq: this.seq, id: formatCursor(this.epoch, this.seq), channels };
-    return { gap };
   }
 
   private windowFor(channel: string): ChannelWindow {
@@ -170,8 +158,4 @@ export class MemoryHistory implements History {
     const olderThan = now - this.options.maxAgeMs;
     for (const window of this.windows.values()) window.expire(olderThan);
   }
-}
-
-function seqOf(item: ReplayItem): number {
-  return item.event ? item.event.seq : item.gap.seq;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { isGatewayError } from '../errors.ts';
 import type { EventInput } from '../history/history.ts';
-import { errorInfo, type RedisHistory } from '../history/redis.ts';
+import { errorInfo, type RedisHistory } from '../history/redis/log.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { connectRedis, type RedisClient, type RedisConfig } from '../redis/connect.ts';

@@ -1,5 +1,5 @@
 import { isGatewayError } from '../errors.ts';
-import { errorInfo, type RedisHistory, type SourcedEvent } from '../history/redis.ts';
+import { errorInfo, type RedisHistory, type SourcedEvent } from '../history/redis/log.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { backoff, connectRedis, type RedisClient, type RedisConfig } from '../redis/connect.ts';

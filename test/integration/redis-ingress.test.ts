@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/load.ts';
-import { RedisHistory } from '../../src/history/redis.ts';
+import { RedisHistory } from '../../src/history/redis/log.ts';
 import { RedisPubsubIngress } from '../../src/ingress/redis-pubsub.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';

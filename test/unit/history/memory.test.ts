@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { LoggedEvent, ReplayItem } from '../../../src/history/history.ts';
 import { MemoryHistory } from '../../../src/history/memory.ts';
+import { registerHistoryContract } from './contract.ts';
 
 const open: MemoryHistory[] = [];
 function history(options: Partial<{ maxEvents: number; maxAgeMs: number; maxChannels: number }> = {}): MemoryHistory {
@@ -20,6 +21,8 @@ const describeItems = (items: readonly ReplayItem[]): string[] =>
 async function publish(log: MemoryHistory, ...channels: string[]): Promise<LoggedEvent[]> {
   return log.append(channels.map((channel, index) => ({ channel, data: `d${index}` })));
 }
+
+registerHistoryContract('memory', { open: (bounds) => Promise.resolve(new MemoryHistory(bounds)) });
 
 describe('MemoryHistory', () => {
   it('numbers every channel from one sequence and encodes each event once', async () => {

@@ -1,13 +1,16 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../../src/config/load.ts';
+import type { HistoryBounds } from '../../../src/history/bounds.ts';
 import type { LoggedEvent, ReplayItem } from '../../../src/history/history.ts';
-import { RedisHistory, RedisKeys } from '../../../src/history/redis.ts';
+import { RedisHistory } from '../../../src/history/redis/log.ts';
+import { RedisKeys } from '../../../src/redis/keys.ts';
 import { createLogger } from '../../../src/logger.ts';
 import { createMetrics } from '../../../src/metrics/metrics.ts';
 import { encodeEvent } from '../../../src/sse/encode.ts';
 import { startRedis, type TestRedis } from '../../support/redis.ts';
 import { until as poll } from '../../support/poll.ts';
+import { registerHistoryContract } from './contract.ts';
 
 let redis: TestRedis;
 /** The test's own connection, made before any test limits maxclients. */
@@ -29,7 +32,7 @@ afterEach(async () => {
   await redis.cli('FLUSHALL');
 });
 
-type HistoryOptions = Partial<{ maxEvents: number; maxAgeMs: number; maxChannels: number }>;
+type HistoryOptions = Partial<HistoryBounds>;
 
 /** A RedisHistory that was never started: it appends, but never subscribed, so it knows nothing of what the log issued before. */
 async function unstarted(options: HistoryOptions = {}): Promise<RedisHistory> {
@@ -81,6 +84,9 @@ const describeItems = (items: readonly ReplayItem[]): string[] =>
   items.map((item) => (item.event ? `${item.event.channel}:${item.event.seq}` : `gap(${item.gap.reason}@${item.gap.seq}:${item.gap.channels.join('+')})`));
 
 const keys = new RedisKeys('sseg:');
+
+// Each contract test starts on an empty Redis: the afterEach above flushes it.
+registerHistoryContract('redis', { open: (bounds) => history(bounds) });
 
 describe('RedisHistory', () => {
   it('numbers appends from every instance with one sequence and one epoch kept in Redis', async () => {
@@ -324,5 +330,62 @@ describe('RedisHistory', () => {
     expect(await redis.cli('HGET', keys.trimmed, 'i1')).toBe('4');
     expect(describeItems(await log.replay(['i1'], `${epoch}-1`))).toEqual(['gap(trimmed@4:i1)', 'i1:7']);
     expect(describeItems(await log.replay(['i1'], `${epoch}-4`))).toEqual(['i1:7']);
+  });
+
+  it('keeps no more channel streams than maxChannels: the least recently appended is deleted, its mark kept', async () => {
+    const log = await history({ maxChannels: 2 });
+    await log.append([{ channel: 'a', data: '1' }, { channel: 'b', data: '2' }]);
+    await log.append([{ channel: 'a', data: '3' }, { channel: 'c', data: '4' }]);
+    // b (latest append seq 2) was the least recently appended when c made three.
+    const streams = async (): Promise<string[]> => (await admin.keys(keys.stream('*'))).map((key) => keys.channelOf(key)).sort();
+    expect(await streams()).toEqual(['a', 'c']);
+    expect(await admin.zrange(keys.channels, '0', '-1', 'WITHSCORES')).toEqual(['a', '3', 'c', '4']);
+    expect(await redis.cli('HGET', keys.trimmed, 'b')).toBe('2');
+    // However many channels pass, the count stays at the bound.
+    for (let index = 0; index < 30; index += 1) await log.append([{ channel: `n${index}`, data: 'x' }]);
+    expect(await streams()).toEqual(['n28', 'n29']);
+    expect(await admin.zcard(keys.channels)).toBe(2);
+  });
+
+  it('indexes channel streams the index does not know at the sweep, and bounds them there too', async () => {
+    const log = await history({ maxChannels: 2 });
+    // Streams as a gateway from before the channel index wrote them: recent, but in no index.
+    await redis.cli('HINCRBY', keys.meta, 'seq', '3');
+    for (const [channel, seq] of [['p', 1], ['q', 2], ['r', 3]] as const) {
+      await redis.cli('XADD', keys.stream(channel), `${seq}-0`, 't', String(Date.now()), 'd', 'legacy');
+    }
+    expect(await log.sweep()).toBe(0);
+    expect(await admin.zcard(keys.channels)).toBe(2);
+    expect(await admin.keys(keys.stream('*'))).toHaveLength(2);
+    const epoch = await redis.cli('HGET', keys.meta, 'epoch');
+    // Whichever went, a resume on it gets a gap at its newest seq; the others replay whole.
+    for (const [channel, seq] of [['p', 1], ['q', 2], ['r', 3]] as const) {
+      const items = describeItems(await log.replay([channel], `${epoch}-0`));
+      expect([[`${channel}:${seq}`], [`gap(trimmed@${seq}:${channel})`]]).toContainEqual(items);
+    }
+  });
+
+  it('after an outage, does not take a channel stream evicted by the bound for a log that went back', async () => {
+    const log = await history({ maxChannels: 2 });
+    const stranger = await unstarted({ maxChannels: 2 });
+    let resets = 0;
+    log.onReset(() => (resets += 1));
+    const seen = collect(log);
+    await log.append([{ channel: 'heard', data: '1' }]);
+    await until(() => seen.length === 1, 'the notification');
+    const epoch = await redis.cli('HGET', keys.meta, 'epoch');
+
+    await admin.config('SET', 'maxclients', '1');
+    await killSubscribers();
+    await until(() => !log.isReady(), 'the log to notice');
+    // Two other channels: the stream of the last event the log heard is evicted while it cannot hear.
+    await stranger.append([{ channel: 'x', data: '2' }, { channel: 'y', data: '3' }]);
+    expect(await admin.exists(keys.stream('heard'))).toBe(0);
+    await admin.config('SET', 'maxclients', '10000');
+    await until(() => log.isReady(), 'the check after the outage');
+
+    // Not back: the evicted stream's mark covers the event heard. The streams resume for what was missed.
+    expect(await redis.cli('HGET', keys.meta, 'epoch')).toBe(epoch);
+    expect(resets).toBe(1);
   });
 });

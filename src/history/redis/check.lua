@@ -29,7 +29,7 @@ if epoch and epoch == ARGV[2] then
       -- Field 1 of every entry is its append time `t`: same seq, channel and Redis time is the same event.
       back = tonumber(entry[2][2]) ~= tonumber(ARGV[6])
     else
-      -- Not there: fine only if it was trimmed away since.
+      -- Not there: fine only if it was trimmed away since (or its stream evicted: its mark covers it).
       back = lostThrough(KEYS[1], KEYS[2], KEYS[3], ARGV[5]) < seq
     end
   end

@@ -1,10 +1,11 @@
 -- Bounds the trimmed hash: removes the trimmed-through marks of channels that have no stream left
--- (a sweep deleted it after its events aged out), folding them into one `forgotten` seq in the
--- meta hash. A channel with neither mark nor stream then counts as lost through `forgotten`
--- (lostThrough in redis-epoch.lua), and one that comes back starts from it (redis-append.lua), so a
--- resume is never told "nothing missed" when something was; the price is a gap that may not be
--- needed, only for cursors older than the forgotten marks. The caller offers the lowest marks
--- first, so the least recently published channels are forgotten first, as memory.ts does.
+-- (a sweep deleted it after its events aged out, or the bound on channel streams evicted it),
+-- folding them into one `forgotten` seq in the meta hash. A channel with neither mark nor stream
+-- then counts as lost through `forgotten` (lostThrough in channels.lua), and one that comes back
+-- starts from it (append.lua), so a resume is never told "nothing missed" when something was; the
+-- price is a gap that may not be needed, only for cursors older than the forgotten marks. The
+-- caller offers the lowest marks first, so the least recently published channels are forgotten
+-- first, as memory.ts does.
 --
 -- KEYS[1] meta hash  KEYS[2] trimmed hash  KEYS[2+i] stream of channel i
 -- ARGV[1] remove at most this many  ARGV[1+i] channel i

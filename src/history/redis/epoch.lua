@@ -1,5 +1,5 @@
--- Prepended to the append, replay, check and forget scripts (src/history/redis.ts reads it once):
--- how the log's epoch is kept, so that an id `<epoch>-<seq>` names one event and never another.
+-- Prepended to the append, replay and check scripts (scripts.ts reads it once): how the log's
+-- epoch is kept, so that an id `<epoch>-<seq>` names one event and never another.
 --
 -- Within one epoch `seq` only grows. A Redis that comes back with less than it had (a failover
 -- to a replica that missed acknowledged writes, a restore from an older snapshot) breaks that:
@@ -23,13 +23,4 @@ local function logEpoch(meta, candidate, known, seen)
     return startEpoch(meta, candidate)
   end
   return epoch
-end
-
--- How far `channel` is known to be lost: its trimmed-through mark, or, for a channel with neither
--- a mark nor a stream, the highest mark the forget script folded away (see redis-forget.lua).
-local function lostThrough(meta, trimmed, stream, channel)
-  local mark = redis.call('HGET', trimmed, channel)
-  if mark then return tonumber(mark) end
-  if redis.call('EXISTS', stream) == 1 then return 0 end
-  return tonumber(redis.call('HGET', meta, 'forgotten') or '0')
 end

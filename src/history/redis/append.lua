@@ -1,29 +1,33 @@
 -- Appends events to the shared log in one atomic step: assign seqs from the one global counter,
 -- XADD each event to its channel's stream, trim the stream to maxEvents/maxAge (remembering how
--- far each channel was trimmed, so gaps are exact), and PUBLISH one notification per event.
--- Nothing else runs in Redis between these steps, so every instance sees the same ids in the
--- same order, and a notification is never sent for an event that is not in the log.
+-- far each channel was trimmed, so gaps are exact), PUBLISH one notification per event, and keep
+-- at most maxChannels channel streams (channels.lua). Nothing else runs in Redis between these
+-- steps, so every instance sees the same ids in the same order, and a notification is never sent
+-- for an event that is not in the log.
 --
 -- KEYS[1] meta hash {epoch, since, seq, forgotten}  KEYS[2] trimmed hash {channel -> trimmed-through seq}
 -- KEYS[3] sources hash {source key -> last ingested entry id} (Redis Streams ingress)
--- KEYS[3+i] the stream of event i
+-- KEYS[4] channel index, sorted set {channel -> seq of its latest append}
+-- KEYS[4+i] the stream of event i
 -- ARGV[1] candidate epoch  ARGV[2] epoch the caller knows ('' if none)  ARGV[3] highest seq it saw under it
 -- ARGV[4] maxEvents  ARGV[5] maxAge ms  ARGV[6] notify channel  ARGV[7] PUBLISH or SPUBLISH  ARGV[8] source key or ''
--- ARGV[9+4(i-1)..] per event: channel, event name or '', data, source entry id or ''
+-- ARGV[9] maxChannels  ARGV[10] prefix of every channel stream's key  ARGV[11] now ms, or '' for Redis TIME
+-- ARGV[12+4(i-1)..] per event: channel, event name or '', data, source entry id or ''
 -- Returns { epoch, seq of each appended event... }; events whose source id was already
 -- ingested are skipped (so N instances reading one source append each entry once).
 
--- Before any seq is taken: a log behind what the caller saw gets a new epoch (redis-epoch.lua).
+-- Before any seq is taken: a log behind what the caller saw gets a new epoch (epoch.lua).
 local epoch = logEpoch(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 local maxEvents = tonumber(ARGV[4])
 local maxAge = tonumber(ARGV[5])
 local notify = ARGV[6]
 local publish = ARGV[7]
 local source = ARGV[8]
+local maxChannels = tonumber(ARGV[9])
+local streamPrefix = ARGV[10]
 -- Non-zero once the forget script has folded marks away: a stream created again must start from it.
 local forgotten = tonumber(redis.call('HGET', KEYS[1], 'forgotten') or '0')
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = nowMs(ARGV[11])
 
 local function idParts(id)
   local ms, sq = string.match(id, '^(%d+)-(%d+)$')
@@ -43,15 +47,16 @@ end
 
 local result = { epoch }
 local touched = {}
+local latest = {}
 local created = {}
-local n = (#ARGV - 8) / 4
+local n = (#ARGV - 11) / 4
 for i = 1, n do
-  local base = 9 + (i - 1) * 4
+  local base = 12 + (i - 1) * 4
   local channel, name, data, sourceId = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   if cursor == nil or after(sourceId, cursor) then
     if cursor ~= nil then cursor = sourceId end
     local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-    local key = KEYS[3 + i]
+    local key = KEYS[4 + i]
     if forgotten > 0 and touched[key] == nil and redis.call('EXISTS', key) == 0 then created[key] = true end
     -- The entry id is the global seq itself: replay reads (cursor+1 .. +) with no lookup.
     if name == '' then
@@ -60,6 +65,7 @@ for i = 1, n do
       redis.call('XADD', key, seq .. '-0', 't', now, 'e', name, 'd', data)
     end
     touched[key] = channel
+    latest[key] = seq
     result[#result + 1] = seq
     redis.call(publish, notify, epoch .. '\n' .. seq .. '\n' .. now .. '\n' .. channel .. '\n' .. name .. '\n' .. data)
   end
@@ -75,8 +81,7 @@ for key, channel in pairs(touched) do
     if tonumber(entry[2][2]) < cutoff then through = entry[1] else break end
   end
   if through ~= nil then
-    local seq = idParts(through)
-    redis.call('XTRIM', key, 'MINID', (seq + 1) .. '-0')
+    redis.call('XTRIM', key, 'MINID', (entrySeq(through) + 1) .. '-0')
   end
   local len = redis.call('XLEN', key)
   if len > maxEvents then
@@ -85,12 +90,13 @@ for key, channel in pairs(touched) do
     redis.call('XTRIM', key, 'MAXLEN', maxEvents)
   end
   local seq = 0
-  if through ~= nil then seq = idParts(through) end
-  local known = false
-  if seq > 0 or created[key] then known = redis.call('HGET', KEYS[2], channel) end
+  if through ~= nil then seq = entrySeq(through) end
   -- A channel whose mark was forgotten comes back as a new stream: without a mark a resume from
   -- before its old events would see no gap, so it inherits the forgotten-through seq.
-  if created[key] and not known then seq = math.max(seq, forgotten) end
-  if seq > tonumber(known or '0') then redis.call('HSET', KEYS[2], channel, seq) end
+  if created[key] and not redis.call('HGET', KEYS[2], channel) then seq = math.max(seq, forgotten) end
+  if seq > 0 then raiseMark(KEYS[2], channel, seq) end
+  redis.call('ZADD', KEYS[4], latest[key], channel)
 end
+-- After the whole batch, as memory.ts forgets: a batch over more channels than the bound keeps its newest.
+evictBeyond(KEYS[4], KEYS[2], streamPrefix, maxChannels)
 return result
