@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { describeConfigKeys, maskSecrets, renderConfigDocs } from '../config/describe.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
+import { renderErrorDocs } from '../errors.ts';
 import { renderMetricsDocs } from '../metrics/describe.ts';
 import { publishCommand } from './publish.ts';
 import { serveCommand } from './serve.ts';
@@ -47,6 +48,9 @@ program.command('docs-config', { hidden: true }).action(() => {
 });
 program.command('docs-metrics', { hidden: true }).action(() => {
   process.stdout.write(renderMetricsDocs());
+});
+program.command('docs-errors', { hidden: true }).action(() => {
+  process.stdout.write(renderErrorDocs());
 });
 
 function parsePort(value: string): number {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { describeConfigKeys, renderConfigDocs } from '../../src/config/describe.ts';
 import { parseConfigText, resolveConfig } from '../../src/config/load.ts';
-import { errorStatus } from '../../src/errors.ts';
+import { errorStatus, renderErrorDocs } from '../../src/errors.ts';
 import { renderMetricsDocs } from '../../src/metrics/describe.ts';
 
 const read = (path: string): Promise<string> => readFile(new URL(`../../${path}`, import.meta.url), 'utf8');
@@ -32,6 +32,10 @@ describe('the docs agree with the code', () => {
     const missing = known.filter((key) => !documented.has(key) && ![...documented].some((path) => path.startsWith(`${key}.`)));
     expect(missing).toEqual([]);
     expect(() => resolveConfig(parseConfigText(text), {})).not.toThrow();
+  });
+
+  it('docs/errors.md is what the error registry renders (run `npm run docs:errors` after changing src/errors.ts)', async () => {
+    expect(await read('docs/errors.md')).toBe(renderErrorDocs());
   });
 
   it('docs/errors.md lists every error code with its status, and nothing else', async () => {
