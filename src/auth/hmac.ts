@@ -45,7 +45,8 @@ export class HmacVerifier {
     return timestamp;
   }
 
-  verify(headers: IncomingHttpHeaders, body: Buffer): void {
+  /** Returns the signature (hex) and its timestamp (ms) once both are good. */
+  verify(headers: IncomingHttpHeaders, body: Buffer): { signature: string; timestampMs: number } {
     const timestamp = this.checkTimestamp(headers);
     const header = headers[SIGNATURE_HEADER];
     const presented = typeof header === 'string' ? SIGNATURE_SHAPE.exec(header)?.[1] : undefined;
@@ -55,6 +56,7 @@ export class HmacVerifier {
     // Every secret is tried, whatever matched, so timing says nothing about which one did.
     for (const secret of this.secrets) matched = timingSafeEqual(sign(secret, timestamp, body), given) || matched;
     if (!matched) throw new GatewayError('SSEG_UNAUTHORIZED', 'the signature does not match the body');
+    return { signature: presented, timestampMs: Number(timestamp) * 1000 };
   }
 }
 

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { GatewayError } from '../errors.ts';
 
@@ -21,10 +22,12 @@ export interface Reply {
   once(event: 'close', listener: () => void): unknown;
 }
 
-export function sendJson(response: Reply, status: number, body: unknown, headers: Record<string, string> = {}): void {
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function sendJson(response: Reply, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
   const text = JSON.stringify(body);
   response.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Type': JSON_TYPE,
     'Content-Length': Buffer.byteLength(text),
     'Cache-Control': 'no-store',
     ...headers,
@@ -32,12 +35,34 @@ export function sendJson(response: Reply, status: number, body: unknown, headers
   response.end(text);
 }
 
-/** `{"error": CODE, "message": text}` with the code's status; anything not a GatewayError is a bare 500. */
+/** Anything not a GatewayError is a bare 500: its own message may name paths, libraries or secrets. */
+function known(error: unknown): GatewayError {
+  return error instanceof GatewayError ? error : new GatewayError('SSEG_INTERNAL', 'internal error');
+}
+
+/**
+ * The one way an error is written, whichever way the request came in: `{"error": CODE,
+ * "message": text}` with the code's status and headers (Retry-After from the registry). Through
+ * a Reply (node:http's ServerResponse, or the front door's RawReply)...
+ */
 export function sendError(response: Reply, error: unknown): void {
-  const known = error instanceof GatewayError ? error : new GatewayError('SSEG_INTERNAL', 'internal error');
   if (response.headersSent) {
     response.destroy();
     return;
   }
-  sendJson(response, known.status, { error: known.code, message: known.message }, { ...known.headers });
+  const refusal = known(error);
+  sendJson(response, refusal.status, { error: refusal.code, message: refusal.message }, refusal.headers);
+}
+
+/**
+ * ...or as the whole HTTP/1.1 response for a bare socket that has no request object to answer
+ * through (node:http could not parse the request; an upgrade the proxy refuses). The connection
+ * closes after it: nothing after a refused head can be trusted as the next request.
+ */
+export function errorBytes(error: unknown): Buffer {
+  const refusal = known(error);
+  const body = JSON.stringify({ error: refusal.code, message: refusal.message });
+  let head = `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\nConnection: close\r\nContent-Type: ${JSON_TYPE}\r\nCache-Control: no-store\r\n`;
+  for (const [name, value] of Object.entries(refusal.headers)) if (name.toLowerCase() !== 'connection') head += `${name}: ${value}\r\n`;
+  return Buffer.from(`${head}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, 'utf8');
 }

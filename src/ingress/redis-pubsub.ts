@@ -4,6 +4,7 @@ import type { EventInput } from '../history/history.ts';
 import { errorInfo, type RedisHistory } from '../history/redis/log.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import type { Ingress } from './ingress.ts';
 import { connectRedis, type RedisClient, type RedisConfig } from '../redis/connect.ts';
 import { assertChannel, assertEventName } from '../sse/names.ts';
 
@@ -42,7 +43,8 @@ const MAX_PENDING_CHARS = 32 * 1024 * 1024;
  * holder of a lease in Redis (SET NX PX, renewed at a third of its TTL) subscribes; the others
  * wait to take over. See docs/architecture.md for why, and for the failover window.
  */
-export class RedisPubsubIngress {
+export class RedisPubsubIngress implements Ingress {
+  readonly name = 'redis-pubsub';
   private readonly options: RedisPubsubOptions;
   private readonly logger: Logger;
   private readonly token = randomBytes(12).toString('base64url');

@@ -2,6 +2,7 @@ import { isGatewayError } from '../errors.ts';
 import { errorInfo, type RedisHistory, type SourcedEvent } from '../history/redis/log.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import type { Ingress } from './ingress.ts';
 import { backoff, connectRedis, type RedisClient, type RedisConfig } from '../redis/connect.ts';
 import { assertChannel, assertEventName } from '../sse/names.ts';
 
@@ -30,7 +31,8 @@ const BLOCK_MS = 1_000;
  * entry becomes exactly one event, in the source's order, whichever instance gets there first,
  * and an instance that dies loses nothing (another has read the same entries).
  */
-export class RedisStreamsIngress {
+export class RedisStreamsIngress implements Ingress {
+  readonly name = 'redis-streams';
   private readonly options: RedisStreamsOptions;
   private readonly logger: Logger;
   /** source key → the id to read after. */

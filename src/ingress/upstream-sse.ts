@@ -6,6 +6,7 @@ import type { EventInput, History } from '../history/history.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { assertEventName } from '../sse/names.ts';
+import type { Ingress } from './ingress.ts';
 
 export interface UpstreamSseSource {
   readonly url: string;
@@ -37,7 +38,8 @@ const MIN_RETRY_MS = 50;
  * reconnect, honours the upstream's `retry:`, and backs off exponentially while the upstream
  * keeps failing. Like every ingress it only turns outside input into `append` calls.
  */
-export class UpstreamSseIngress {
+export class UpstreamSseIngress implements Ingress {
+  readonly name = 'upstream-sse';
   private readonly connections: UpstreamConnection[];
   private readonly agent: Agent;
   private readonly controller = new AbortController();
@@ -48,13 +50,14 @@ export class UpstreamSseIngress {
     this.connections = sources.map((source, index) => new UpstreamConnection(source, String(index), deps, options, this.agent, this.controller.signal));
   }
 
-  start(): void {
-    if (this.running.length > 0 || this.controller.signal.aborted) return;
-    this.running = this.connections.map((connection) => connection.run());
+  /** Resolves at once: each connection runs, and reconnects, on its own. */
+  start(): Promise<void> {
+    if (this.running.length === 0 && !this.controller.signal.aborted) this.running = this.connections.map((connection) => connection.run());
+    return Promise.resolve();
   }
 
   /** Aborts every connection and waiting backoff, then closes the connection pool. */
-  async stop(): Promise<void> {
+  async close(): Promise<void> {
     this.controller.abort();
     await Promise.all(this.running);
     await this.agent.destroy();
