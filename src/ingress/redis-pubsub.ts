@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { isGatewayError } from '../errors.ts';
 import type { EventInput } from '../history/history.ts';
 import { errorInfo, type RedisHistory } from '../history/redis/log.ts';
@@ -6,6 +5,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Ingress } from './ingress.ts';
 import { connectRedis, type RedisClient, type RedisConfig } from '../redis/connect.ts';
+import { LeaderLease } from '../redis/lease.ts';
 import { assertChannel, assertEventName } from '../sse/names.ts';
 
 export interface RedisPubsubOptions {
@@ -19,9 +19,6 @@ export interface RedisPubsubOptions {
   /** Messages waiting for an append, at most; MAX_PENDING unless a test wants a small bound. */
   readonly maxPending?: number;
 }
-
-/** Renews the lease only if this instance still holds it: a lapsed leader never extends another's lease. */
-const RENEW_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 
 /** At most this many messages go into one append script, so one slow batch cannot hold Redis long. */
 const MAX_BATCH = 256;
@@ -47,15 +44,8 @@ export class RedisPubsubIngress implements Ingress {
   readonly name = 'redis-pubsub';
   private readonly options: RedisPubsubOptions;
   private readonly logger: Logger;
-  private readonly token = randomBytes(12).toString('base64url');
   private subscriber: RedisClient | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  /** Fires when our lease might be about to lapse without a renewal: independent of how long a renewal command hangs. */
-  private deadline: NodeJS.Timeout | undefined;
-  /** Local deadline of our lease (Date.now() ms), measured from before the command that set it was sent. */
-  private leaseUntil = 0;
-  private leader = false;
-  private stopped = false;
+  private readonly lease: LeaderLease;
   private pending: EventInput[] = [];
   private pendingChars = 0;
   private readonly maxPending: number;
@@ -67,10 +57,22 @@ export class RedisPubsubIngress implements Ingress {
     this.options = options;
     this.logger = options.logger.child({ room: 'ingress', ingress: 'redis-pubsub' });
     this.maxPending = options.maxPending ?? MAX_PENDING;
+    this.lease = new LeaderLease({
+      client: options.history.client,
+      key: options.history.keys.lease,
+      ttlMs: options.leaseTtlMs,
+      logger: this.logger,
+      onAcquired: () => this.subscribe(),
+      onLost: () => this.unsubscribe(),
+      onCommandFailed: (error) => {
+        options.metrics.redisCommandsFailed.inc({ op: 'lease' });
+        this.logger.debug({ err: errorInfo(error) }, 'lease command failed');
+      },
+    });
   }
 
   get isLeader(): boolean {
-    return this.leader;
+    return this.lease.held;
   }
 
   /** Starts competing for the lease; resolves at once (a message needs a leader, not this instance). */
@@ -81,77 +83,26 @@ export class RedisPubsubIngress implements Ingress {
     });
     subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => this.received(channel, message));
     this.subscriber = subscriber;
-    void this.tick();
+    this.lease.start();
     return Promise.resolve();
   }
 
   async close(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.deadline);
-    if (this.leader) {
-      this.leader = false;
-      // Hand over at once rather than after the TTL: delete the lease only if it is still ours.
-      await this.options.history.client
-        .eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", 1, this.options.history.keys.lease, this.token)
-        .catch(() => undefined);
-    }
+    await this.lease.close();
     this.subscriber?.disconnect();
   }
 
-  private async tick(): Promise<void> {
-    if (this.stopped) return;
-    const client = this.options.history.client;
-    const key = this.options.history.keys.lease;
-    const ttl = this.options.leaseTtlMs;
-    const sentAt = Date.now();
-    try {
-      if (this.leader) {
-        const renewed = await client.eval(RENEW_LUA, 1, key, this.token, ttl);
-        if (renewed === 1) this.extend(sentAt + ttl);
-        else await this.stepDown('the lease is held by another instance');
-      } else {
-        const taken = await client.set(key, this.token, 'PX', ttl, 'NX');
-        if (taken === 'OK' && !this.stopped) {
-          this.extend(sentAt + ttl);
-          await this.lead();
-        }
-      }
-    } catch (error) {
-      this.options.metrics.redisCommandsFailed.inc({ op: 'lease' });
-      this.logger.debug({ err: errorInfo(error) }, 'lease command failed');
-    }
-    if (!this.stopped) this.timer = setTimeout(() => void this.tick(), Math.max(50, Math.floor(ttl / 3)));
-  }
-
-  /**
-   * Our lease now lasts until `until` in Redis (measured from before the command was sent). We stop
-   * ingesting a third of the TTL before that unless a renewal moves it: the margin covers clock
-   * rate drift, so the next leader never subscribes while we still ingest.
-   */
-  private extend(until: number): void {
-    this.leaseUntil = until;
-    clearTimeout(this.deadline);
-    const stopAt = until - this.options.leaseTtlMs / 3;
-    this.deadline = setTimeout(() => void this.stepDown('the lease could not be renewed in time'), Math.max(0, stopAt - Date.now()));
-  }
-
-  private async lead(): Promise<void> {
-    this.leader = true;
+  private async subscribe(): Promise<void> {
     this.logger.info({ patterns: this.options.patterns }, 'holding the redis-pubsub lease; subscribing');
     try {
       await this.subscriber?.psubscribe(...this.options.patterns);
     } catch (error) {
       this.logger.warn({ err: errorInfo(error) }, 'psubscribe failed');
-      await this.stepDown('could not subscribe');
+      await this.lease.lose('could not subscribe');
     }
   }
 
-  private async stepDown(why: string): Promise<void> {
-    clearTimeout(this.deadline);
-    if (!this.leader) return;
-    this.leader = false;
-    this.logger.warn({ why }, 'giving up the redis-pubsub lease');
+  private async unsubscribe(): Promise<void> {
     try {
       await this.subscriber?.punsubscribe(...this.options.patterns);
     } catch {
@@ -161,7 +112,7 @@ export class RedisPubsubIngress implements Ingress {
 
   private received(redisChannel: string, message: string): void {
     // Between losing the lease and the PUNSUBSCRIBE taking effect, another instance leads: drop, don't duplicate.
-    if (!this.leader || Date.now() > this.leaseUntil - this.options.leaseTtlMs / 3) return;
+    if (!this.lease.held) return;
     const input = toEvent(redisChannel, message, this.options.stripPrefix);
     if (input === undefined) {
       this.logger.debug({ channel: redisChannel.slice(0, 200) }, 'skipped a message that is not a valid event');
