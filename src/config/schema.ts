@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isValidPattern } from '../auth/channels.ts';
 import { readPublicKey } from '../auth/jwt-key.ts';
 import { isValidChannel } from '../sse/names.ts';
+import { placeholderKind, type SecretKind } from './secrets.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 /**
@@ -11,16 +12,41 @@ import { parseDuration, parseSize } from './units.ts';
  * a typo in an operator's file must never silently fall back to a default.
  */
 
-type Meta = { description: string; secret?: true; unit?: 'duration' | 'size' };
+type Meta = { description: string; secret?: SecretKind; unit?: 'duration' | 'size' };
 
-function duration(defaultValue: string, description: string) {
+/**
+ * Node's timers hold 32-bit signed milliseconds; a longer wait is silently cut to 1 ms (so a
+ * `heartbeat: 30d` would beat every millisecond). 24 days stays below it with room for the
+ * margins the code adds (shutdownTimeout + 5s).
+ */
+const MAX_TIMER_MS = 24 * 86_400_000;
+
+interface DurationRules {
+  /** 0 is allowed, and the description says what it means. Elsewhere 0 is refused: it would not mean "off". */
+  zero?: true;
+  /** Least value above 0, with the reason. */
+  min?: { ms: number; text: string; why: string };
+  /** Largest value; MAX_TIMER_MS unless the key never reaches a timer. */
+  max?: number;
+}
+
+function duration(defaultValue: string, description: string, rules: DurationRules = {}) {
+  const max = rules.max ?? MAX_TIMER_MS;
   return z
-    .union([z.string(), z.number()])
+    .union([z.string(), z.number()], { error: 'expected a duration such as 500ms, 15s or 2h30m' })
     .transform((value, ctx) => {
-      const ms = parseDuration(value);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 15s, 5m or 1h' });
+      const reading = parseDuration(value);
+      if (!reading.ok) {
+        ctx.addIssue({ code: 'custom', message: reading.problem });
         return z.NEVER;
+      }
+      const ms = reading.value;
+      if (ms === 0 && rules.zero !== true) {
+        ctx.addIssue({ code: 'custom', message: 'must be more than 0 (0 does not turn this off)' });
+      } else if (ms > 0 && rules.min !== undefined && ms < rules.min.ms) {
+        ctx.addIssue({ code: 'custom', message: `must be at least ${rules.min.text}: ${rules.min.why}` });
+      } else if (ms > max) {
+        ctx.addIssue({ code: 'custom', message: 'must be at most 24d (the longest a Node.js timer waits)' });
       }
       return ms;
     })
@@ -30,22 +56,40 @@ function duration(defaultValue: string, description: string) {
 
 function size(defaultValue: string, description: string) {
   return z
-    .union([z.string(), z.number()])
+    .union([z.string(), z.number()], { error: 'expected a size such as 4096, 64kb or 1mb' })
     .transform((value, ctx) => {
-      const bytes = parseSize(value);
-      if (bytes === undefined || bytes < 1) {
-        ctx.addIssue({ code: 'custom', message: 'expected a size such as 4096, 64kb or 1mb' });
+      const reading = parseSize(value);
+      if (!reading.ok) {
+        ctx.addIssue({ code: 'custom', message: reading.problem });
         return z.NEVER;
       }
-      return bytes;
+      if (reading.value === 0) ctx.addIssue({ code: 'custom', message: 'must be more than 0 bytes' });
+      return reading.value;
     })
     .prefault(defaultValue)
     .meta({ description, unit: 'size' } satisfies Meta);
 }
 
 function count(defaultValue: number, min: number, description: string) {
-  return z.number().int().min(min).default(defaultValue).meta({ description } satisfies Meta);
+  // "0 is not off": where 0 means "no limit" (min 0), the description says so.
+  const tooSmall = min === 1 ? 'must be at least 1 (0 does not turn this off)' : `must be at least ${min}`;
+  return z.number().int('expected a whole number').min(min, tooSmall).default(defaultValue).meta({ description } satisfies Meta);
 }
+
+/**
+ * Refuses what only looks like a secret: an example's placeholder, or check-config's mask fed
+ * back in. Checked first, and the only problem then reported: "too short" would be beside the point.
+ */
+function notPlaceholder(value: string, ctx: z.core.$RefinementCtx<string>, howToSet: string): void {
+  const kind = placeholderKind(value);
+  if (kind === 'example') ctx.addIssue({ code: 'custom', message: `is a placeholder from an example, not a secret: ${howToSet}`, continue: false });
+  if (kind === 'mask') ctx.addIssue({ code: 'custom', message: `is the mask check-config prints in place of a secret, not the secret: ${howToSet}`, continue: false });
+}
+
+const SET_PUBLISH_TOKEN =
+  'set a real one from the environment, as SSEG_PUBLISH__TOKENS="$(openssl rand -hex 24)" or as "${PUBLISH_TOKEN}" in this file with PUBLISH_TOKEN set; or leave publish.tokens empty to have one generated at each start';
+const SET_HMAC_SECRET = 'set a real one from the environment, as SSEG_PUBLISH__HMAC_SECRETS="$(openssl rand -hex 32)" or as "${HMAC_SECRET}" in this file';
+const SET_JWT_SECRET = "set your app's signing key from the environment, as SSEG_AUTH__JWT__SECRET=… or as \"${JWT_SECRET}\" in this file";
 
 const urlPath = (defaultValue: string, description: string) =>
   z
@@ -57,11 +101,17 @@ const urlPath = (defaultValue: string, description: string) =>
 const server = z
   .strictObject({
     host: z.string().min(1).default('0.0.0.0').meta({ description: 'Interface to listen on.' }),
-    port: z.number().int().min(0).max(65_535).default(8080).meta({ description: 'TCP port to listen on (0 picks a free one).' }),
+    port: z
+      .number()
+      .int('expected a port from 0 to 65535')
+      .min(0, 'expected a port from 0 to 65535')
+      .max(65_535, 'expected a port from 0 to 65535')
+      .default(8080)
+      .meta({ description: 'TCP port to listen on (0 picks a free one).' }),
     backlog: z
       .number()
-      .int()
-      .min(1)
+      .int('expected a whole number')
+      .min(1, 'must be at least 1')
       .default(4096)
       .meta({ description: "Accept queue length. A reconnect storm opens thousands of connections at once; Node's default of 511 drops SYNs beyond it, costing each dropped client a retransmit of a second or more. The kernel caps it at net.core.somaxconn." }),
     shutdownTimeout: duration('10s', 'On SIGTERM/SIGINT, how long to wait for streams to close before exiting anyway.'),
@@ -76,13 +126,14 @@ const streams = z
     coalesce: duration(
       '10ms',
       'Least time between two fan-out flushes. Each flush costs one socket write per subscriber whatever it carries, so under a sustained event rate the events of this window leave together in one write; an event on a quiet gateway still leaves at once. Adds at most this much latency; 0 flushes every event-loop turn.',
+      { zero: true },
     ),
     maxConnections: count(10_000, 1, 'Open streams one process (each worker, with streams.workers) accepts; beyond it, 503 with Retry-After.'),
     workers: z
       .number()
-      .int()
-      .min(1)
-      .max(256)
+      .int('expected a whole number')
+      .min(1, 'must be at least 1')
+      .max(256, 'must be at most 256')
       .default(1)
       .meta({
         description:
@@ -112,7 +163,8 @@ const history = z
       .default('memory')
       .meta({ description: 'Where event history lives: `memory` (one process, no setup) or `redis` (shared by every instance; see docs/redis.md).' }),
     maxEvents: count(1_000, 1, 'Events kept per channel for replay.'),
-    maxAge: duration('1h', 'Events older than this are dropped from history.'),
+    // Compared with event times, never a timer (sweeps run at least once a minute), so longer than 24d is fine.
+    maxAge: duration('1h', 'Events older than this are dropped from history.', { max: Number.MAX_SAFE_INTEGER }),
     maxChannels: count(100_000, 1, 'Channels whose events are kept (memory windows, or Redis streams); beyond this the least recently published channel is dropped with its events, and resuming on it yields a `trimmed` gap. On Redis it also bounds the marks kept for channels with no events left (docs/redis.md).'),
   })
   .prefault({});
@@ -121,20 +173,32 @@ const publish = z
   .strictObject({
     path: urlPath('/publish', 'Where apps POST events.'),
     tokens: z
-      .array(z.string().min(16, 'publish tokens must be at least 16 characters'))
+      .array(
+        z
+          .string()
+          .superRefine((value, ctx) => notPlaceholder(value, ctx, SET_PUBLISH_TOKEN))
+          .min(16, 'publish tokens must be at least 16 characters'),
+      )
       .default([])
       .meta({ description: 'Bearer tokens allowed to publish. Empty: one is generated at start and printed.', secret: true }),
     maxBodyBytes: size('1mb', 'Largest publish request body; larger is refused with 413.'),
     maxBatchEvents: count(1_000, 1, 'Events one publish request may carry.'),
     hmacSecrets: z
-      .array(z.string().min(32, 'HMAC secrets must be at least 32 characters'))
+      .array(
+        z
+          .string()
+          .superRefine((value, ctx) => notPlaceholder(value, ctx, SET_HMAC_SECRET))
+          .min(32, 'HMAC secrets must be at least 32 characters'),
+      )
       .default([])
       .meta({
         description:
           'Secrets for HMAC-signed publishing: X-SSEG-Timestamp (unix seconds) and X-SSEG-Signature: sha256=<hex of HMAC-SHA256 over "<timestamp>.<body>">. Several allow rotation. Empty: off.',
         secret: true,
       }),
-    hmacTolerance: duration('5m', 'How far X-SSEG-Timestamp may be from the gateway clock; older (replayed) or future signatures are refused.'),
+    hmacTolerance: duration('5m', 'How far X-SSEG-Timestamp may be from the gateway clock; older (replayed) or future signatures are refused. At least 1s: the timestamp counts whole seconds.', {
+      min: { ms: 1_000, text: '1s', why: 'X-SSEG-Timestamp counts whole seconds, so less would refuse most signatures' },
+    }),
   })
   .prefault({});
 
@@ -176,17 +240,22 @@ function isHttpUrl(value: string): boolean {
 const upstreamSse = z
   .array(
     z.strictObject({
-      url: z.string().refine(isHttpUrl, 'expected an http:// or https:// URL of an SSE endpoint'),
+      url: z
+        .string()
+        .refine(isHttpUrl, 'expected an http:// or https:// URL of an SSE endpoint')
+        .meta({ description: 'The SSE endpoint; credentials and query in it are masked in output.', secret: 'url' } satisfies Meta),
       channel: z.string().refine(isValidChannel, 'expected a channel name: 1-200 characters of A-Z a-z 0-9 _ . : @ / -'),
-      headers: z.record(z.string(), z.string()).default({}),
+      headers: z
+        .record(z.string(), z.string())
+        .default({})
+        .meta({ description: 'Request headers, such as Authorization; their values are masked in output.', secret: true } satisfies Meta),
       idleTimeout: duration('5m', 'Silence after which the connection is presumed dead and reopened (with Last-Event-ID).'),
     }),
   )
   .default([])
   .meta({
     description:
-      'App SSE endpoints to collapse: for each {url, channel, headers?, idleTimeout?} the gateway holds ONE connection (reconnecting with Last-Event-ID, honouring `retry:`) and appends every event it sends to `channel`, whatever the number of clients. Masked whole in output: URLs and headers may carry credentials.',
-    secret: true,
+      'App SSE endpoints to collapse: for each {url, channel, headers?, idleTimeout?} the gateway holds ONE connection (reconnecting with Last-Event-ID, honouring `retry:`) and appends every event it sends to `channel`, whatever the number of clients. In output, header values and the credentials and query of each url are masked.',
   });
 
 /** Ways events come in besides POST /publish; each key is one ingress (see src/ingress/). */
@@ -204,7 +273,7 @@ const redis = z
       .string()
       .regex(/^rediss?:\/\//, 'expected redis://[user:password@]host:port[/db] or rediss://…')
       .default('redis://127.0.0.1:6379')
-      .meta({ description: 'Standalone server; in sentinel and cluster modes only its credentials, TLS and db are used.', secret: true }),
+      .meta({ description: 'Standalone server; in sentinel and cluster modes only its credentials, TLS and db are used.', secret: 'url' } satisfies Meta),
     keyPrefix: z.string().default('sseg:').meta({ description: 'Prefix of every key and channel the gateway owns, so several gateways can share one Redis.' }),
     sentinels: z.array(redisAddress).default([]).meta({ description: 'Sentinel addresses (host:port), for mode: sentinel.' }),
     sentinelName: z.string().default('mymaster').meta({ description: 'The master set name the sentinels watch, for mode: sentinel.' }),
@@ -219,32 +288,40 @@ const channelPattern = z
   .refine(isValidPattern, 'expected a channel or a pattern of /-separated segments where * is one segment and ** one or more');
 
 /** Empty string means "not set", so every key has a default and can be given as SSEG_AUTH__… in the environment. */
-const optionalText = (description: string, secret = false) =>
+const optionalText = (description: string, secret?: SecretKind) =>
   z
     .string()
     .default('')
-    .meta(secret ? { description, secret: true } : { description });
+    .meta(secret === undefined ? { description } : ({ description, secret } satisfies Meta));
 
 const jwt = z
   .strictObject({
-    secret: optionalText('HMAC key (HS256/384/512) tokens are signed with; at least 32 characters. One of secret, publicKey, jwksUrl turns JWT auth on.', true),
+    secret: optionalText('HMAC key (HS256/384/512) tokens are signed with; at least 32 characters. One of secret, publicKey, jwksUrl turns JWT auth on.', true).superRefine(
+      (value, ctx) => {
+        if (value !== '') notPlaceholder(value, ctx, SET_JWT_SECRET);
+      },
+    ),
     publicKey: optionalText('PEM public key tokens are verified with: RSA of 2048 bits or more (RS256), EC P-256, P-384 or P-521 (ES256, ES384, ES512), or Ed25519 (EdDSA). Any other key is refused at start-up.'),
-    jwksUrl: optionalText('URL of a JSON Web Key Set, fetched and cached; an unknown `kid` refetches it (rotation), at most once per jwksCooldown.'),
-    jwksCooldown: duration('30s', 'Least time between two JWKS fetches triggered by unknown keys.'),
+    jwksUrl: optionalText('URL of a JSON Web Key Set, fetched and cached; an unknown `kid` refetches it (rotation), at most once per jwksCooldown.', 'url'),
+    jwksCooldown: duration(
+      '30s',
+      'Least time between two JWKS fetches triggered by unknown keys. 0: none, every unknown `kid` refetches (for tests: a client inventing kids would then cost a fetch each).',
+      { zero: true },
+    ),
     cookie: optionalText('Name of the cookie holding the token (what EventSource sends). Empty: cookies are not read.'),
     queryParam: optionalText('Query parameter that may carry the token (for clients that can send neither header nor cookie; it is redacted from logs). Empty: off.'),
     channelsClaim: z.string().min(1).default('channels').meta({ description: 'Claim listing the channel patterns the holder may subscribe to.' }),
     audience: optionalText('Required `aud`. Empty: not checked.'),
     issuer: optionalText('Required `iss`. Empty: not checked.'),
-    clockTolerance: duration('5s', 'Clock skew allowed when checking exp and nbf. A token is good until exp plus this, and its stream ends then.'),
+    clockTolerance: duration('5s', 'Clock skew allowed when checking exp and nbf. A token is good until exp plus this, and its stream ends then. 0: none.', { zero: true }),
   })
   .prefault({});
 
 const forward = z
   .strictObject({
-    url: optionalText('App endpoint asked whether a stream may open (forward auth). Empty: off.'),
+    url: optionalText('App endpoint asked whether a stream may open (forward auth). Empty: off.', 'url'),
     timeout: duration('2s', 'An app that has not answered after this long: the client gets 504 SSEG_AUTH_TIMEOUT.'),
-    cacheTtl: duration('5s', 'How long one decision is reused for the same credential and channels.'),
+    cacheTtl: duration('5s', 'How long one decision is reused for the same credential and channels. 0: not reused, every stream asks the app.', { zero: true }),
     cacheSize: count(10_000, 1, 'Decisions cached at most; the oldest are evicted first.'),
   })
   .prefault({});
@@ -306,7 +383,8 @@ const upstream = z
       .meta({
         description:
           "The app behind the gateway: every request that is not the gateway's own (streams, publish, metrics, health…) is proxied here, websocket upgrades included. Empty: such requests get 404.",
-      }),
+        secret: 'url',
+      } satisfies Meta),
     connectTimeout: duration('5s', 'An app that has not accepted the TCP connection after this long: 504 SSEG_UPSTREAM_TIMEOUT.'),
     responseTimeout: duration(
       '30s',

@@ -203,9 +203,17 @@ interface ComposeService {
   working_dir?: string;
 }
 
-/** Compose's own `${VAR:-default}` interpolation, with the defaults (no variables set). */
-function composeDefaults(value: string): string {
-  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g, (_match, _name: string, fallback: string | undefined) => fallback ?? '');
+/** What an operator exports before `docker compose up`: compose refuses to start without a publish token. */
+const COMPOSE_ENV: Readonly<Record<string, string>> = { PUBLISH_TOKEN: 'compose-test-token-0123456789abcdef' };
+
+/** Compose's own interpolation: `${VAR}`, `${VAR:-default}`, and `${VAR:?message}`, which fails when VAR is unset. */
+function composeDefaults(value: string, env: Readonly<Record<string, string>> = COMPOSE_ENV): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?([-?])([^}]*))?\}/g, (_match, name: string, kind: string | undefined, word: string | undefined) => {
+    const set = env[name];
+    if (set !== undefined && set !== '') return set;
+    if (kind === '?') throw new Error(`compose would refuse to start: ${name} is unset (${word ?? ''})`);
+    return word ?? '';
+  });
 }
 
 function seconds(duration: string): number {

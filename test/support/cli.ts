@@ -14,9 +14,14 @@ export interface CliProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** Variables for the child on top of the test's own; `undefined` removes one (an SSEG_TOKEN the runner happens to have). */
+export type CliEnv = Record<string, string | undefined>;
+
 /** Runs `sse-gateway <args>` as a real child process on the same Node as the tests. */
-export function runCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' });
+export function runCli(args: string[], env: CliEnv = {}): CliProcess {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete childEnv[name];
+  const child = spawn(process.execPath, [CLI_PATH, ...args], { env: childEnv, stdio: 'pipe' });
   let out = '';
   let err = '';
   const listeners = new Set<() => void>();
@@ -54,4 +59,19 @@ export function runCli(args: string[], env: Record<string, string> = {}): CliPro
     },
     kill: (signal = 'SIGTERM') => child.kill(signal),
   };
+}
+
+export interface CliResult {
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command that ends by itself (check-config, publish, a usage error) and gives its exit code and output. */
+export async function runCliToEnd(args: string[], env: CliEnv = {}): Promise<CliResult> {
+  const cli = runCli(args, env);
+  const code = await cli.exited;
+  // 'exit' can come before the last 'data' of a pipe; 'close' waits for both streams to end.
+  if (cli.child.stdout.readableEnded === false || cli.child.stderr.readableEnded === false) await new Promise((resolve) => cli.child.once('close', resolve));
+  return { code, stdout: cli.stdout(), stderr: cli.stderr() };
 }

@@ -86,9 +86,27 @@ describe('resolveConfig', () => {
     expect(config.publish.tokens).toEqual(['first-token-0123456789', 'second-token-0123456789']);
   });
 
-  it('refuses an override that names no key', () => {
-    expect(problemsOf(() => resolveConfig({}, { SSEG_STREAMS__HEARTBEET: '1s' }))).toEqual([
-      'SSEG_STREAMS__HEARTBEET: no config key matches (streams.HEARTBEET)',
+  it('refuses an override that names no key, suggesting the closest variable', () => {
+    expect(problemsOf(() => resolveConfig({}, { SSEG_STREAMS__HEARTBEET: '1s', SSEG_STREAMS__MAXCONECTIONS: '5', SSEG_NOPE__AT_ALL: '1' }))).toEqual([
+      'SSEG_STREAMS__HEARTBEET: no config key matches (streams.HEARTBEET) (did you mean SSEG_STREAMS__HEARTBEAT?)',
+      'SSEG_STREAMS__MAXCONECTIONS: no config key matches (streams.MAXCONECTIONS) (did you mean SSEG_STREAMS__MAX_CONNECTIONS?)',
+      'SSEG_NOPE__AT_ALL: no config key matches (NOPE)',
+    ]);
+  });
+
+  it('takes an override of a text key verbatim: digits stay a string, YAML syntax stays text', () => {
+    const secret = '1234567890'.repeat(4);
+    const config = resolveConfig({}, { SSEG_AUTH__JWT__SECRET: secret, SSEG_AUTH__JWT__ISSUER: '*not-an-alias', SSEG_AUTH__JWT__AUDIENCE: 'a: b' });
+    expect(config.auth.jwt.secret).toBe(secret);
+    expect(config.auth.jwt.issuer).toBe('*not-an-alias');
+    expect(config.auth.jwt.audience).toBe('a: b');
+    // Not a text key: still read as YAML.
+    expect(resolveConfig({}, { SSEG_DEMO__ENABLED: 'false', SSEG_LOG__LEVEL: 'warn' })).toMatchObject({ demo: { enabled: false }, log: { level: 'warn' } });
+  });
+
+  it('refuses a duration override without a unit, as in a file', () => {
+    expect(problemsOf(() => resolveConfig({}, { SSEG_STREAMS__HEARTBEAT: '15' }))).toEqual([
+      'streams.heartbeat: a duration needs a unit (ms, s, m, h, d), such as 500ms, 15s, 2h30m or 1.5s, got 15',
     ]);
   });
 
@@ -117,6 +135,11 @@ describe('loadConfig', () => {
     const config = await loadConfig({ file, env: {} });
     expect(config.server.port).toBe(9999);
     expect(config.streams.heartbeat).toBe(5_000);
+  });
+
+  it('refuses YAML the gateway would read differently from its author: an unknown tag', () => {
+    // The YAML library would drop `!vault` with a warning, and the gateway run on the literal text.
+    expect(problemsOf(() => parseConfigText('auth:\n  jwt:\n    secret: !vault secret/sse#jwt\n', 'gw.yaml'))).toEqual(['gw.yaml:3:13: Unresolved tag: !vault']);
   });
 
   it('names the line of a YAML syntax error', async () => {
