@@ -3,22 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig, parseConfigText, resolveConfig } from '../../../src/config/load.ts';
+import { problemsOf } from './problems.ts';
 
 /**
  * Config errors end up in terminals, CI logs and bug reports: each test here is a way a secret
  * could reach one through an error message, and checks it names the key and the rule instead.
  */
 const SECRET = 'hunter2-s3cr3t';
-
-function problemsOf(run: () => unknown): readonly string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 /** The problems, asserted free of the secret, joined for matching. */
 function refusal(run: () => unknown, secret = SECRET): string {

@@ -2,17 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseConfigText, resolveConfig } from '../../../src/config/load.ts';
-
-function problemsOf(run: () => unknown): readonly string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { loadConfig, parseConfigText, resolveConfig } from '../../../src/config/load.ts';
+import { problemsOf } from './problems.ts';
 
 describe('resolveConfig', () => {
   it('gives the embedded default for an empty file', () => {

@@ -1,17 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { describeConfigKeys } from '../../../src/config/describe.ts';
-import { ConfigError, parseConfigText, resolveConfig } from '../../../src/config/load.ts';
-
-function problemsOf(run: () => unknown): readonly string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { parseConfigText, resolveConfig } from '../../../src/config/load.ts';
+import { problemsOf } from './problems.ts';
 
 /** `{ streams: { heartbeat: value } }` from `streams.heartbeat`. */
 function at(key: string, value: unknown): Record<string, unknown> {
