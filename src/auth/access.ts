@@ -75,7 +75,7 @@ export class Access {
       this.report.decision(mode, 'allowed');
       return { channels: allowed, expiresAt: principal.expiresAt, subject: principal.subject };
     } catch (error) {
-      if (error instanceof GatewayError) this.report.decision(mode, OUTCOMES[error.code] ?? 'unavailable');
+      if (error instanceof GatewayError) this.report.decision(mode, OUTCOMES[error.code] ?? (error.status < 500 ? 'unauthorized' : 'unavailable'));
       throw error;
     }
   }
@@ -85,6 +85,7 @@ export class Access {
   }
 }
 
+/** Codes with an outcome of their own; any other refusal is the client's (4xx) or an outage (5xx). */
 const OUTCOMES: Partial<Record<GatewayError['code'], AuthOutcome>> = {
   SSEG_UNAUTHORIZED: 'unauthorized',
   SSEG_FORBIDDEN: 'forbidden',

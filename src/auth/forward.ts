@@ -21,8 +21,11 @@ type Decision = { allowed: true; principal: Principal } | { allowed: false; erro
 /**
  * Forward auth: the app decides. The gateway sends it the client's Cookie and Authorization
  * and the channels asked for (`X-SSEG-Channels`), as a GET to `auth.forward.url`. 2xx grants
- * the channel patterns it names; 401 and 403 go back to the client as they are; anything else,
- * a refused connection or a timeout is an outage (503/504), never "allowed".
+ * the channel patterns it names; 401 and 403 go back to the client as they are; any other 4xx
+ * or a 3xx is the app refusing this request's credential (a 431 for a huge cookie, a 400, a
+ * redirect to its login page): 401. Only a 5xx, a refused connection or a timeout is an outage
+ * (503/504), never "allowed". The line matters because a client picks its own credential: were
+ * a bad one an outage, any client could make the gateway report the app down at will.
  *
  * Decisions are cached for `cacheTtl` under a SHA-256 of credential and channels, so a
  * reconnect wave costs the app one request per client, and the raw credential is never a key.
@@ -45,6 +48,11 @@ export class ForwardAuthenticator implements Authenticator {
     const cookie = typeof request.headers.cookie === 'string' ? request.headers.cookie : '';
     const authorization = typeof request.headers.authorization === 'string' ? request.headers.authorization : '';
     if (cookie === '' && authorization === '') return undefined;
+    // What undici (like node:http) refuses to send; node:http's parser lets some of it in. Asking
+    // would fail as if the app were down, so it is the client's bad credential, decided here.
+    if (!isHeaderValue(cookie) || !isHeaderValue(authorization)) {
+      throw new GatewayError('SSEG_UNAUTHORIZED', 'the Cookie or Authorization header holds bytes no HTTP header may carry', { 'WWW-Authenticate': 'Bearer error="invalid_request"' });
+    }
 
     const key = createHash('sha256').update(cookie).update('\0').update(authorization).update('\0').update(request.channels.join(',')).digest('base64url');
     const now = Date.now();
@@ -87,6 +95,12 @@ export class ForwardAuthenticator implements Authenticator {
     if (statusCode === 403) {
       await answer.body.dump();
       return { allowed: false, error: new GatewayError('SSEG_FORBIDDEN', 'the app does not allow this session these channels') };
+    }
+    if (statusCode >= 300 && statusCode <= 499) {
+      await answer.body.dump();
+      // The app did not accept what this client sent (too large, malformed, go log in): the
+      // client's problem, cached like a 401. Neither the app's status nor its body is passed on.
+      return { allowed: false, error: unauthorized("the app did not accept this request's credential") };
     }
     if (statusCode < 200 || statusCode > 299) {
       await answer.body.dump();
@@ -145,6 +159,19 @@ function outage(error: unknown, signal: AbortSignal): GatewayError {
     return new GatewayError('SSEG_AUTH_TIMEOUT', 'the app that decides access did not answer in time; retry later', { 'Retry-After': '5' });
   }
   return new GatewayError('SSEG_AUTH_UNAVAILABLE', 'the app that decides access cannot be reached; retry later', { 'Retry-After': '5' });
+}
+
+/**
+ * The bytes rule node:http and undici apply to a header value they send (`checkInvalidHeaderChar`):
+ * HTAB, visible ASCII and space, obs-text 0x80-0xFF. A loop rather than a regex: no control
+ * characters in a pattern, and no allocation on a path every forward-auth stream open takes.
+ */
+function isHeaderValue(value: string): boolean {
+  for (let i = 0; i < value.length; i += 1) {
+    const code = value.charCodeAt(i);
+    if (code === 0x7f || code > 0xff || (code < 0x20 && code !== 0x09)) return false;
+  }
+  return true;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
