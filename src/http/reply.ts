@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.ts';
 
 /**
@@ -65,4 +66,10 @@ export function errorBytes(error: unknown): Buffer {
   let head = `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\nConnection: close\r\nContent-Type: ${JSON_TYPE}\r\nCache-Control: no-store\r\n`;
   for (const [name, value] of Object.entries(refusal.headers)) if (name.toLowerCase() !== 'connection') head += `${name}: ${value}\r\n`;
   return Buffer.from(`${head}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, 'utf8');
+}
+
+/** An error answer straight onto a bare socket (an upgrade refused, by the gateway or because the app failed). */
+export function writeSocketError(socket: Duplex, error: unknown): void {
+  if (socket.writable) socket.end(errorBytes(error));
+  else socket.destroy();
 }

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.ts';
 import { installFrontDoor, type FrontDoor, type StreamHandler } from './front-door.ts';
 import { BAD_REQUEST, HEADERS_TOO_LARGE } from './raw-errors.ts';
-import { errorBytes } from './reply.ts';
+import { writeSocketError } from './reply.ts';
 import { parseTarget, type Router } from './router.ts';
 
 export interface HttpServerOptions {
@@ -37,15 +37,11 @@ export function createHttpServer(options: HttpServerOptions): { server: Server; 
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = parseTarget(request.url)?.pathname;
       // The gateway's own paths are never the app's, whatever the headers ask for.
-      if (path === undefined) refuse(socket, new GatewayError('SSEG_BAD_QUERY', 'the request URL cannot be parsed'));
-      else if (router.owns(path)) refuse(socket, new GatewayError('SSEG_NOT_FOUND', `no websocket is served at ${path.slice(0, 100)}`));
+      if (path === undefined) writeSocketError(socket, new GatewayError('SSEG_BAD_QUERY', 'the request URL cannot be parsed'));
+      else if (router.owns(path)) writeSocketError(socket, new GatewayError('SSEG_NOT_FOUND', `no websocket is served at ${path.slice(0, 100)}`));
       else upgrade(request, socket, head);
     });
   }
   return { server, frontDoor };
 }
 
-function refuse(socket: Duplex, error: GatewayError): void {
-  if (socket.writable) socket.end(errorBytes(error));
-  else socket.destroy();
-}

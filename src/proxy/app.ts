@@ -1,8 +1,8 @@
-import { Agent, STATUS_CODES, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import { GatewayError } from '../errors.ts';
-import { sendError } from '../http/reply.ts';
+import { sendError, writeSocketError } from '../http/reply.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 
@@ -24,6 +24,43 @@ export interface AppProxyOptions {
  */
 const REQUEST_HOP_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'expect'];
 const RESPONSE_HOP_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authenticate'];
+
+/**
+ * Fields that a Connection header can never remove, in either direction or on the websocket
+ * path. RFC 9110 §7.6.1 forbids a sender to name a field meant for every recipient; a sender
+ * that does anyway is not asking for a hop-by-hop field, it is trying to make the next hop see
+ * a different message. Obeying it let a client send `Connection: close, host` (the app then gets
+ * the gateway's idea of its host) or `Connection: x-forwarded-for` (erasing the address nginx
+ * in front vouched for). So these stay, whatever Connection says:
+ * - routing and framing: Host, Content-Length, Transfer-Encoding (Node re-frames each hop, but the
+ *   length is part of the message: HEAD, ranges, an app's own limit);
+ * - what the gateway or a proxy in front vouches for: Forwarded, X-Forwarded-*, X-Real-IP;
+ * - what the content is and who sends it: Content-Type, Content-Encoding, Authorization, Cookie,
+ *   Set-Cookie (the app decides on the credential forward auth saw, not a trimmed one);
+ * - the websocket handshake, which the app checks end to end.
+ * Any other name in Connection (keep-alive, an `X-Client-Hop` of the client's own) is still removed.
+ */
+const NEVER_HOP_BY_HOP = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'content-type',
+  'content-encoding',
+  'authorization',
+  'cookie',
+  'set-cookie',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-forwarded-proto',
+  'x-real-ip',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-accept',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+]);
 
 /** What one in-flight proxied request needs beyond what http-proxy-3 keeps. */
 interface Pending {
@@ -202,29 +239,15 @@ function timeoutError(): Error {
   return Object.assign(new Error('the app did not answer in time'), { code: 'SSEG_UPSTREAM_TIMEOUT' });
 }
 
-/** An error answer straight onto a raw socket, for upgrade requests that never had a ServerResponse. */
-export function writeSocketError(socket: Duplex, error: GatewayError): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = JSON.stringify({ error: error.code, message: error.message });
-  socket.end(
-    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\n` +
-      'Content-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\nConnection: close\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-}
-
 function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
   const value = headers.connection;
   if (value === undefined) return new Set();
   return new Set(value.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean));
 }
 
-/** Removes the fixed hop-by-hop headers and every header the Connection header names as hop-by-hop. */
+/** Removes the fixed hop-by-hop headers and every header the Connection header names, unless it is one no Connection may name. */
 function stripHopHeaders(headers: IncomingHttpHeaders, fixed: readonly string[], keep: readonly string[] = []): void {
-  for (const token of connectionTokens(headers)) if (!keep.includes(token)) delete headers[token];
+  for (const token of connectionTokens(headers)) if (!keep.includes(token) && !NEVER_HOP_BY_HOP.has(token)) delete headers[token];
   for (const name of fixed) if (!keep.includes(name)) delete headers[name];
 }
 
