@@ -29,6 +29,7 @@ export const errorRegistry = {
   SSEG_HEADERS_TOO_LARGE: { status: 431, meaning: "The request's headers (cookies, `Last-Event-ID`, ...) exceed Node's `maxHeaderSize`." },
   SSEG_AUTH_UNAVAILABLE: { status: 503, retryAfter: 5, meaning: 'The authority that decides access cannot answer: the forward-auth app is down or failed, or the JWKS cannot be fetched. Never treated as "allowed".' },
   SSEG_TICKETS_FULL: { status: 503, retryAfter: 1, meaning: '`auth.ticket.maxOutstanding` unredeemed tickets exist; retry shortly.' },
+  SSEG_SIGNATURES_FULL: { status: 503, retryAfter: 1, meaning: 'The gateway holds as many used HMAC signatures as it guards against replay (memory log only) and refuses new signed requests rather than forget one still replayable; retry shortly.' },
   SSEG_AUTH_TIMEOUT: { status: 504, retryAfter: 5, meaning: 'The forward-auth app (or the JWKS server) did not answer within `auth.forward.timeout`.' },
   SSEG_TOO_MANY_CONNECTIONS: { status: 503, retryAfter: 3, meaning: '`streams.maxConnections` streams are open; retry after `Retry-After` seconds.' },
   SSEG_SHUTTING_DOWN: { status: 503, retryAfter: 1, meaning: 'The gateway is draining; reconnect or publish elsewhere.' },

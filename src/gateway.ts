@@ -4,7 +4,9 @@ import { Access } from './auth/access.ts';
 import { Admission } from './auth/admission.ts';
 import { Cors } from './auth/cors.ts';
 import { ExpiryClock } from './auth/expiry.ts';
-import { PublisherAuth } from './auth/publisher.ts';
+import { PublisherAuth, type SignatureMemory } from './auth/publisher.ts';
+import { MemorySignatureReplayGuard } from './auth/signature-replay.ts';
+import { RedisSignatureReplayGuard } from './auth/signature-replay-redis.ts';
 import { RedisTicketStore } from './auth/ticket-redis.ts';
 import type { Config } from './config/schema.ts';
 import { Demo, DEMO_PAGE_PATH, DEMO_PUBLISH_PATH, DEMO_SCRIPT_PATH, DEMO_STYLE_PATH } from './demo/demo.ts';
@@ -86,7 +88,7 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
     { streams, access, cors, expiry, admission: new Admission(config.streams.maxConnectionsPerIp, retryAfterSeconds), metrics, logger, draining: health.isDraining },
   );
 
-  const publishers = new PublisherAuth(config.publish);
+  const publishers = new PublisherAuth(config.publish, createSignatureMemory(config, history, logger));
   const webhook = new WebhookIngress(config.publish, { history, publishers, cors, metrics, draining: health.isDraining });
   const ingresses: Ingress[] = [webhook, ...createLogIngresses(config, history, logger, metrics)];
   if (options.upstreamSse !== false && config.ingress.upstreamSse.length > 0) {
@@ -103,8 +105,13 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
   const tickets = access.tickets;
   if (tickets !== undefined) {
     router.add(config.auth.ticket.path, ['POST'], async (request, response) => {
-      const { body } = await publishers.readAuthorized(request, TICKET_BODY_BYTES);
-      sendJson(response, 200, await tickets.issue(parseJsonBody(body)));
+      const authorized = await publishers.readAuthorized(request, TICKET_BODY_BYTES);
+      // A ticket refused as full was not issued: the app's retry of the same signed request must pass.
+      const ticket = await tickets.issue(parseJsonBody(authorized.body)).catch(async (error: unknown) => {
+        await publishers.release(authorized);
+        throw error;
+      });
+      sendJson(response, 200, ticket);
     });
   }
   // `auto`: / belongs to the app once there is one, so the demo steps aside; and its publish path takes no
@@ -171,6 +178,15 @@ function createHistory(config: Readonly<Config>, logger: Logger, metrics: Metric
   return backend === 'redis'
     ? new RedisHistory({ redis: config.redis, maxEvents, maxAgeMs: maxAge, maxChannels, logger, metrics })
     : new MemoryHistory({ maxEvents, maxAgeMs: maxAge, maxChannels });
+}
+
+/** Signatures already used, kept where the log is: a request replayed to another instance is refused there too. */
+function createSignatureMemory(config: Readonly<Config>, history: History, logger: Logger): SignatureMemory | undefined {
+  const { hmacSecrets, hmacTolerance } = config.publish;
+  if (hmacSecrets.length === 0) return undefined;
+  if (!(history instanceof RedisHistory)) return new MemorySignatureReplayGuard({ toleranceMs: hmacTolerance });
+  // No hash tag: single-key commands, so in Cluster the keys spread over every shard.
+  return new RedisSignatureReplayGuard(config.redis, { toleranceMs: hmacTolerance, keyPrefix: `${config.redis.keyPrefix}sig:` }, logger.child({ room: 'auth' }));
 }
 
 /** The Redis ingresses the config asks for; they need the shared log, and use its command connection. */
