@@ -64,7 +64,9 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
   const { retry, clientBufferBytes, slowClient } = config.streams;
   const streams = new Streams({ hub, history, heartbeat, metrics }, { retryMs: retry, bufferBytes: clientBufferBytes, dropOldest: slowClient === 'drop-oldest' });
   history.onEvent((event) => hub.publish(event));
-  // A shared log whose live feed lost continuity: streams end and their clients resume exactly by id.
+  // A shared log whose live feed lost continuity catches open streams up from itself; where it
+  // cannot, streams end and their clients resume exactly by id.
+  history.followChannels?.(() => streams.channels());
   history.onReset?.(() => streams.resumeAll());
 
   // Access control (src/auth/): decided once per stream open, so the event fan-out never sees it.

@@ -7,6 +7,11 @@ export interface EventInput {
 
 /** An event once the log has accepted it: its id assigned and its wire bytes encoded, once. */
 export interface LoggedEvent {
+  /**
+   * Where the event stands in this process's delivery order: the log's seq, plus a base that
+   * grows when a shared log moves to a new epoch and the live feed is repaired in place (a new
+   * epoch's seqs restart, and a stream only sends what is past what it sent). The id is the log's own.
+   */
   readonly seq: number;
   readonly id: string;
   readonly channel: string;
@@ -58,6 +63,12 @@ export interface History {
    * sent, so they should end and let their clients resume by Last-Event-ID.
    */
   onReset?(listener: () => void): void;
+  /**
+   * Shared logs only. Which channels this process's streams are on: after a lost subscription, a
+   * hole or a new epoch, the log reads what they missed from itself and delivers it through
+   * onEvent (gaps included) before new events, so streams stay open. Without it, onReset.
+   */
+  followChannels?(provider: () => Iterable<string>): void;
   /** Connects and resolves once the log can be used, or after `timeoutMs` whatever its state. Memory has nothing to start. */
   start?(timeoutMs: number): Promise<void>;
   /** False while the log cannot take appends (its store is unreachable); /readyz reports it. Absent: always ready. */

@@ -9,6 +9,9 @@ import type { Heartbeat } from './heartbeat.ts';
 import type { Subscription } from './request.ts';
 import { EventStream, type StreamPolicy } from './stream.ts';
 
+/** Streams ended per turn of the event loop at shutdown: 2,000 at once held the loop for ~300 ms, starving the publishes being answered meanwhile. */
+const SHUTDOWN_BATCH = 100;
+
 export interface StreamsOptions {
   readonly retryMs: number;
   readonly bufferBytes: number;
@@ -52,6 +55,13 @@ export class Streams {
     return this.open.size;
   }
 
+  /** Every channel some open stream is on: what a shared log catches up on after it lost its live feed. */
+  channels(): Set<string> {
+    const channels = new Set<string>();
+    for (const stream of this.open) for (const channel of stream.channels) channels.add(channel);
+    return channels;
+  }
+
   /** Resolves with the stream once it is live (or replaying), so the caller can end it later (credential expiry). */
   async start(request: RequestHead, response: Reply, subscription: Subscription): Promise<EventStream> {
     request.socket.setKeepAlive(true, 30_000);
@@ -78,8 +88,9 @@ export class Streams {
 
   /**
    * Ends every stream with a jittered `retry:` so each client resumes by Last-Event-ID: used when
-   * a shared log says this process's live feed lost continuity (History.onReset), where resuming
-   * from the log is exact and guessing is not.
+   * a shared log says this process's live feed lost continuity and could not repair it in the
+   * open streams (History.onReset: the catch-up read failed), where resuming from the log is exact
+   * and guessing is not.
    */
   resumeAll(): void {
     for (const stream of this.open) stream.shutdown(this.jitteredRetry());
@@ -95,10 +106,18 @@ export class Streams {
    * (its FIN queued behind everything) is what says the bytes left; once they did, destroying the
    * socket or exiting loses nothing, the kernel still delivers them. A client that reads nothing
    * never lets 'finish' come, so the deadline bounds the wait.
+   *
+   * Streams are ended SHUTDOWN_BATCH per turn of the event loop: publishes still in flight are
+   * answered between batches instead of waiting behind every stream (and their connections being
+   * cut before their answer leaves).
    */
   async shutdown(deadlineMs: number): Promise<void> {
-    const sockets = Array.from(this.open, (stream) => stream.socket);
-    for (const stream of this.open) stream.shutdown(this.jitteredRetry(), true);
+    const streams = Array.from(this.open);
+    const sockets = streams.map((stream) => stream.socket);
+    for (let index = 0; index < streams.length; index += 1) {
+      (streams[index] as EventStream).shutdown(this.jitteredRetry(), true);
+      if ((index + 1) % SHUTDOWN_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs).unref()));
     await Promise.race([Promise.all(sockets.map(flushed)), deadline]);

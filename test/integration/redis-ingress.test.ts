@@ -100,7 +100,7 @@ describe('Redis Pub/Sub ingress', () => {
       SSEG_REDIS__LEASE_TTL: '600ms',
       SSEG_INGRESS__REDIS_PUBSUB__PATTERNS: 'app:*',
       // Env values are read as YAML scalars, and a bare `app:` would be a mapping.
-      SSEG_INGRESS__REDIS_PUBSUB__STRIP_PREFIX: "'app:'",
+      SSEG_INGRESS__REDIS_PUBSUB__STRIP_PREFIX: 'app:',
     });
     open.push({ close: () => leader.kill('SIGKILL') });
     await leader.waitForOutput(/holding the redis-pubsub lease/);

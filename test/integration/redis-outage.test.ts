@@ -28,7 +28,7 @@ async function readyStatus(target: TestGateway): Promise<number> {
 }
 
 describe('Redis goes away and comes back', () => {
-  it('keeps streams open, answers 503 SSEG_UNAVAILABLE and turns /readyz false while Redis is down, then resumes clients with a gap once it is back empty', async () => {
+  it('keeps streams open, answers 503 SSEG_UNAVAILABLE and turns /readyz false while Redis is down, then sends open streams a gap once it is back empty', async () => {
     const a = await gateway();
     const b = await gateway();
     const client = await stream(`${b.url}/events/outage`);
@@ -46,23 +46,26 @@ describe('Redis goes away and comes back', () => {
 
     await redis.restart();
     await until(async () => (await readyStatus(a)) === 200 && (await readyStatus(b)) === 200, '/readyz to turn 200 again');
-    // The restarted Redis is empty: a new log (epoch). B ends the stream so the client resumes by id.
-    await client.waitForEnd();
-    expect(client.raw()).toMatch(/retry: \d+\n\n$/);
-    const resumed = await stream(`${b.url}/events/outage`, { 'Last-Event-ID': firstId });
-    await resumed.waitForEvents(1);
+    // The restarted Redis is empty: a new log (epoch). B's stream stays open and is told so in place.
     const secondId = await a.publish('outage', 'after');
-    const [gap, after] = await resumed.waitForEvents(2);
+    const [, gap, after] = await client.waitForEvents(3);
     expect(gap!.event).toBe('gap');
     expect(JSON.parse(gap!.data)).toMatchObject({ reason: 'epoch-changed' });
     expect(after).toMatchObject({ id: secondId, data: 'after' });
+    expect(client.ended).toBe(false);
+    // A client that resumes with the old id gets the same: the gap, then the new epoch.
+    const resumed = await stream(`${b.url}/events/outage`, { 'Last-Event-ID': firstId });
+    const [resumedGap, resumedAfter] = await resumed.waitForEvents(2);
+    expect(resumedGap!.event).toBe('gap');
+    expect(resumedGap!.id).toBe(gap!.id);
+    expect(resumedAfter).toMatchObject({ id: secondId, data: 'after' });
     expect(secondId.split('-')[0]).not.toBe(firstId.split('-')[0]);
     const metrics = await (await fetch(`${a.url}/metrics`)).text();
     expect(metrics).toMatch(/sseg_redis_commands_failed_total\{op="append"\} [1-9]/);
     expect(metrics).toMatch(/sseg_publish_rejected_total\{code="SSEG_UNAVAILABLE"\} 1/);
   });
 
-  it('delivers events appended while one instance was unsubscribed, by resuming its streams from the log', async () => {
+  it('delivers events appended while one instance was unsubscribed to its open streams, from the log', async () => {
     const a = await gateway();
     const b = await gateway();
     const admin = new Redis({ port: redis.port, host: '127.0.0.1', lazyConnect: true });
@@ -83,12 +86,13 @@ describe('Redis goes away and comes back', () => {
       const missedId = await a.publish('blip', 'two, while B could not hear');
       await admin.config('SET', 'maxclients', '10000');
 
-      await client.waitForEnd();
-      expect(client.events.map((event) => event.data)).toEqual(['one']);
-      const resumed = await stream(`${b.url}/events/blip`, { 'Last-Event-ID': firstId });
-      const [missed] = await resumed.waitForEvents(1);
+      const [, missed] = await client.waitForEvents(2);
       expect(missed).toMatchObject({ id: missedId, data: 'two, while B could not hear' });
       await a.publish('blip', 'three');
+      await client.waitForEvents(3);
+      expect(client.events.map((event) => event.data)).toEqual(['one', 'two, while B could not hear', 'three']);
+      expect(client.ended).toBe(false);
+      const resumed = await stream(`${b.url}/events/blip`, { 'Last-Event-ID': firstId });
       await resumed.waitForEvents(2);
       expect(resumed.events.map((event) => event.data)).toEqual(['two, while B could not hear', 'three']);
     } finally {
@@ -168,7 +172,7 @@ describe('Redis crashes under load', () => {
 });
 
 describe('Redis comes back with less than it had', () => {
-  it('starts a new epoch when Redis restarts from an older snapshot: a connected client is reset, gets a gap and then the new events, and no id names two events', async () => {
+  it('starts a new epoch when Redis restarts from an older snapshot: a connected client stays open, gets a gap and then the new events, and no id names two events', async () => {
     const a = await gateway();
     const b = await gateway();
     const client = await stream(`${b.url}/events/rewind`);
@@ -187,7 +191,11 @@ describe('Redis comes back with less than it had', () => {
     const fresh = await a.publish('rewind', 'new');
 
     // Without a new epoch, seq 2 would be issued again (as "new") and B would drop its notification as old news.
-    await client.waitForEnd();
+    const [, , , , liveGap, liveNew] = await client.waitForEvents(6);
+    expect(liveGap!.event).toBe('gap');
+    expect(JSON.parse(liveGap!.data)).toMatchObject({ reason: 'epoch-changed' });
+    expect(liveNew).toMatchObject({ id: fresh, data: 'new' });
+    expect(client.ended).toBe(false);
     const resumed = await stream(`${b.url}/events/rewind`, { 'Last-Event-ID': lost.at(-1)! });
     const [gap, event] = await resumed.waitForEvents(2);
     expect(gap!.event).toBe('gap');

@@ -12,9 +12,21 @@
 -- ARGV[1] candidate epoch  ARGV[2] epoch the caller knows ('' if none)  ARGV[3] highest seq it saw under it
 -- ARGV[4] maxEvents  ARGV[5] maxAge ms  ARGV[6] notify channel  ARGV[7] PUBLISH or SPUBLISH  ARGV[8] source key or ''
 -- ARGV[9] maxChannels  ARGV[10] prefix of every channel stream's key  ARGV[11] now ms, or '' for Redis TIME
--- ARGV[12+4(i-1)..] per event: channel, event name or '', data, source entry id or ''
--- Returns { epoch, seq of each appended event... }; events whose source id was already
--- ingested are skipped (so N instances reading one source append each entry once).
+-- ARGV[12] deadline: Redis-clock ms after which the caller has given up ('' for none)
+-- ARGV[13+4(i-1)..] per event: channel, event name or '', data, source entry id or ''
+-- Returns { epoch, Redis TIME in ms, seq of each appended event... }; events whose source id was
+-- already ingested are skipped (so N instances reading one source append each entry once).
+-- Fails with SSEG_LATE, storing nothing, if it runs after the deadline.
+
+-- First of all, before anything is written: an append that reaches Redis after its caller's
+-- command timeout (a stalled server that resumes, a queue behind a slow script) was already
+-- answered 503, so it must not be stored; applied now it would also land after appends its
+-- publisher sent later. Redis's own TIME, whatever `now` tests inject: the deadline is on that clock.
+local clock = redis.call('TIME')
+local redisNow = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+if ARGV[12] ~= '' and redisNow > tonumber(ARGV[12]) then
+  return redis.error_reply('SSEG_LATE the append reached Redis after its deadline; nothing was stored')
+end
 
 -- Before any seq is taken: a log behind what the caller saw gets a new epoch (epoch.lua).
 local epoch = logEpoch(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
@@ -45,13 +57,13 @@ if source ~= '' then
   cursor = redis.call('HGET', KEYS[3], source) or '0-0'
 end
 
-local result = { epoch }
+local result = { epoch, redisNow }
 local touched = {}
 local latest = {}
 local created = {}
-local n = (#ARGV - 11) / 4
+local n = (#ARGV - 12) / 4
 for i = 1, n do
-  local base = 12 + (i - 1) * 4
+  local base = 13 + (i - 1) * 4
   local channel, name, data, sourceId = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   if cursor == nil or after(sourceId, cursor) then
     if cursor ~= nil then cursor = sourceId end

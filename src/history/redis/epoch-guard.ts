@@ -66,6 +66,25 @@ export class EpochGuard {
     return this.current;
   }
 
+  /** The highest seq this process knows the log issued under its epoch. */
+  get seenSeq(): number {
+    return this.seen;
+  }
+
+  /** Whether this process saw `epoch` replaced: nothing of it may be delivered again. */
+  replaced(epoch: string): boolean {
+    return this.retired.includes(epoch);
+  }
+
+  /** A read (the feed's catch-up) found the log under `epoch` at `head`: this process follows it from there. */
+  follow(epoch: string, head: number): void {
+    if (epoch === this.current) {
+      if (head > this.seen) this.seen = head;
+      return;
+    }
+    this.adopt(epoch, head);
+  }
+
   /** True while a new epoch is being started: a stream opened now would be reset as soon as it is. */
   get busy(): boolean {
     return this.rewinding !== undefined;

@@ -8,15 +8,19 @@ import type { HistoryBounds } from '../bounds.ts';
 import type { EventInput, History, LoggedEvent, ReplayItem } from '../history.ts';
 import { inSeqOrder, resumePoint, trimmedGap } from '../resume.ts';
 import { openConnections, quit } from './connections.ts';
+import { RedisDeadline } from './deadline.ts';
 import { EpochGuard } from './epoch-guard.ts';
 import { appendUnavailable, errorInfo, replayUnavailable } from './failure.ts';
-import { LiveFeed } from './feed.ts';
+import { LiveFeed, type CatchUp } from './feed.ts';
 import { LogScripts, type AppendReply, type ReplayReply, type SourcedEvent } from './scripts.ts';
 import { Sweeper } from './sweeper.ts';
 
 // The Redis ingresses share the log's connection and log their failures the same way.
 export { errorInfo } from './failure.ts';
 export type { SourcedEvent } from './scripts.ts';
+
+/** How often the command connection is asked for Redis TIME: a stalled server shows as not ready within this and the command timeout. */
+const PROBE_INTERVAL_MS = 1_000;
 
 export interface RedisHistoryOptions extends HistoryBounds {
   readonly redis: RedisConfig;
@@ -30,8 +34,13 @@ export interface RedisHistoryOptions extends HistoryBounds {
  *
  * Live fan-out: each append PUBLISHes one notification per event carrying the event itself, on
  * one channel that every instance subscribes to once (feed.ts). Because every seq is published, a
- * missing seq or a changed epoch is noticed, and the streams are asked to resume (onReset) rather
- * than guess.
+ * missing seq or a changed epoch is noticed, and the feed catches up from the log for the channels
+ * open streams are on (followChannels), so streams stay open; only what cannot be repaired asks the
+ * streams to resume (onReset).
+ *
+ * An append carries a deadline on Redis's clock (deadline.ts): one that reaches Redis after its
+ * command timed out (503) stores nothing. Readiness needs a Redis that answers: a TIME probe every
+ * second that fails or times out makes the log not ready, and appends are refused at once.
  *
  * A log that went back (same epoch, seq behind what this process saw) is made to start a new
  * epoch before its seqs are issued again, so an id never names two events (epoch-guard.ts).
@@ -50,6 +59,11 @@ export class RedisHistory implements History {
   private readonly guard: EpochGuard;
   private readonly feed: LiveFeed;
   private readonly sweeper: Sweeper;
+  private readonly deadline: RedisDeadline;
+  /** The last probe (or append) was answered in time; false while Redis is away or stalled. */
+  private responsive = false;
+  private probing: Promise<void> | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(options: RedisHistoryOptions) {
@@ -61,12 +75,18 @@ export class RedisHistory implements History {
     this.scripts = new LogScripts(this.client, this.keys, options, sharded ? 'SPUBLISH' : 'PUBLISH');
     this.guard = new EpochGuard(this.scripts, this.client, this.logger, options.metrics);
     const now = options.now ?? (() => Date.now());
-    this.feed = new LiveFeed({ subscriber: this.subscriber, channel: this.keys.notify, sharded, guard: this.guard, logger: this.logger, metrics: options.metrics, now });
+    this.deadline = new RedisDeadline(options.redis.commandTimeout);
+    const read = (epoch: string, after: number, channels: readonly string[]): Promise<CatchUp> => this.read(channels, epoch, after);
+    this.feed = new LiveFeed({ subscriber: this.subscriber, channel: this.keys.notify, sharded, guard: this.guard, logger: this.logger, metrics: options.metrics, now, read });
+    this.client.on('ready', () => void this.probe());
+    this.client.on('close', () => (this.responsive = false));
     this.sweeper = new Sweeper({ client: this.client, scripts: this.scripts, keys: this.keys, maxAgeMs: options.maxAgeMs, maxChannels: options.maxChannels, logger: this.logger, metrics: options.metrics });
   }
 
   async start(timeoutMs: number): Promise<void> {
+    this.probeTimer ??= setInterval(() => void this.probe(), PROBE_INTERVAL_MS).unref();
     const ready = (async () => {
+      await this.probe();
       await this.feed.subscribe();
       await this.guard.baseline();
     })();
@@ -79,15 +99,27 @@ export class RedisHistory implements History {
     if (!this.isReady()) this.logger.warn('redis log not ready yet; /readyz stays false until it is');
   }
 
-  /** False also while a dropped subscription's loss is being checked, or a new epoch started: a stream opened then could be reset by it. */
+  /**
+   * False also while Redis does not answer in time (stalled: the connection is open but the last
+   * probe timed out), and while a dropped subscription is caught up or a new epoch started.
+   */
   isReady(): boolean {
-    return !this.closed && this.feed.continuous && !this.guard.busy && isReady(this.client) && isReady(this.subscriber);
+    return !this.closed && this.responsive && this.feed.continuous && !this.guard.busy && isReady(this.client) && isReady(this.subscriber);
+  }
+
+  /**
+   * The channels open streams are on (the gateway's Streams gives it): with it, a subscription that
+   * comes back, a hole or a new epoch is caught up in the open streams, from the log, instead of
+   * ending them all.
+   */
+  followChannels(provider: () => Iterable<string>): void {
+    this.feed.followChannels(provider);
   }
 
   async append(inputs: readonly EventInput[]): Promise<LoggedEvent[]> {
     const reply = await this.runAppend(inputs.map((input) => ({ sourceId: '', input })), '');
     const acceptedAt = process.hrtime.bigint();
-    const [epoch, ...seqs] = reply;
+    const [epoch, , ...seqs] = reply;
     // Only the publisher's answer needs these, and it reads ids: fan-out encodes its own frame from
     // the notification, so here the frame is encoded only if someone asks for it.
     return seqs.map((seq, index) => publishedEvent(seq, formatCursor(epoch, seq), inputs[index] as EventInput, acceptedAt));
@@ -100,15 +132,30 @@ export class RedisHistory implements History {
    */
   async appendFromSource(sourceKey: string, events: readonly SourcedEvent[]): Promise<number> {
     const reply = await this.runAppend(events, sourceKey);
-    return reply.length - 1;
+    return reply.length - 2;
   }
 
   async replay(channels: readonly string[], lastEventId: string): Promise<ReplayItem[]> {
     const cursor = parseCursor(lastEventId);
+    const { epoch, head, since, items } = await this.read(channels, cursor?.epoch ?? '', cursor === undefined ? -1 : cursor.seq);
+    const base = this.feed.orderOf(epoch, head, since);
+    if (base === undefined) {
+      // The log showed an epoch this process saw replaced (a restore brought it back): the guard is
+      // moving the log on, and this stream's client retries in a moment, once it has.
+      this.logger.warn({ epoch }, 'replay found an epoch this instance saw replaced');
+      throw replayUnavailable();
+    }
+    if (base === 0) return items;
+    // Ordering keys across epochs (feed.ts): the same seqs the live feed hands out for this epoch.
+    return items.map((item) => (item.event ? { event: { ...item.event, seq: item.event.seq + base } } : { gap: { ...item.gap, seq: item.gap.seq + base } }));
+  }
+
+  /** One snapshot of `channels` after `after` of `cursorEpoch` (-1: nothing, the cursor did not parse), as a resume answers it; seqs as the log numbers them. */
+  private async read(channels: readonly string[], cursorEpoch: string, after: number): Promise<CatchUp> {
     let reply: ReplayReply;
     try {
       this.options.metrics.redisReplayReads.inc();
-      reply = await this.scripts.replay(this.guard.offer(), channels, cursor?.epoch ?? '', cursor === undefined ? -1 : cursor.seq);
+      reply = await this.scripts.replay(this.guard.offer(), channels, cursorEpoch, after);
     } catch (error) {
       this.options.metrics.redisCommandsFailed.inc({ op: 'replay' });
       this.logger.warn({ err: errorInfo(error) }, 'replay read failed');
@@ -117,9 +164,8 @@ export class RedisHistory implements History {
     const [epoch, head, now, lost, entries, since] = reply;
     this.guard.answered(epoch, head);
     // The script read from `since` for a cursor of another epoch: the same rule, decided again here.
-    const start = resumePoint(cursor, { epoch, head, since }, channels);
-    if (start.answer) return [start.answer];
-    const { after } = start;
+    const start = resumePoint(after < 0 ? undefined : { epoch: cursorEpoch, seq: after }, { epoch, head, since }, channels);
+    if (start.answer) return { epoch, head, since, items: [start.answer] };
     const olderThan = now - this.options.maxAgeMs;
     const acceptedAt = process.hrtime.bigint();
     const items: ReplayItem[] = start.epochGap ? [start.epochGap] : [];
@@ -136,10 +182,10 @@ export class RedisHistory implements History {
         const id = formatCursor(epoch, seq);
         items.push({ event: { seq, id, channel, frame: encodeEvent(id, entry.name, entry.data), acceptedAt } });
       }
-      const gap = trimmedGap(epoch, lostThrough, after, channel);
+      const gap = trimmedGap(epoch, lostThrough, start.after, channel);
       if (gap) items.push(gap);
     });
-    return inSeqOrder(items);
+    return { epoch, head, since, items: inSeqOrder(items) };
   }
 
   onEvent(listener: (event: LoggedEvent) => void): void {
@@ -158,21 +204,50 @@ export class RedisHistory implements History {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.probeTimer);
     this.sweeper.stop();
     this.guard.close();
     this.feed.close();
     await Promise.allSettled([quit(this.subscriber), quit(this.client)]);
   }
 
+  /**
+   * Asks Redis for its TIME on the command connection: answered within the command timeout, the
+   * log is responsive and the clock offset is sampled (deadline.ts); timed out or failed, it is not
+   * ready and refuses appends until a probe is answered again. One at a time.
+   */
+  private probe(): Promise<void> {
+    if (this.closed || !isReady(this.client)) {
+      this.responsive = false;
+      return Promise.resolve();
+    }
+    this.probing ??= (async () => {
+      try {
+        const time = await this.scripts.time();
+        this.deadline.sample(time, RedisDeadline.now());
+        this.responsive = true;
+      } catch (error) {
+        if (this.responsive) this.logger.warn({ err: errorInfo(error) }, 'redis did not answer the readiness probe in time');
+        this.responsive = false;
+      } finally {
+        this.probing = undefined;
+      }
+    })();
+    return this.probing;
+  }
+
   private async runAppend(events: readonly SourcedEvent[], sourceKey: string): Promise<AppendReply> {
     const op = sourceKey === '' ? 'append' : 'ingest';
-    if (!isReady(this.client)) {
+    // A stalled Redis (the last probe timed out) is refused at once, not queued behind: nothing piles up to run when it resumes.
+    if (!isReady(this.client) || !(this.responsive || (await this.probe(), this.responsive))) {
       this.options.metrics.redisCommandsFailed.inc({ op });
       throw appendUnavailable();
     }
     try {
-      const reply = await this.scripts.append(this.guard.offer(), events, sourceKey);
-      this.guard.answered(reply[0], reply.length > 1 ? (reply[reply.length - 1] as number) : 0);
+      const sentAt = RedisDeadline.now();
+      const reply = await this.scripts.append(this.guard.offer(), events, sourceKey, this.deadline.deadline(sentAt) ?? '');
+      this.deadline.sample(reply[1], RedisDeadline.now());
+      this.guard.answered(reply[0], reply.length > 2 ? (reply[reply.length - 1] as number) : 0);
       return reply;
     } catch (error) {
       this.options.metrics.redisCommandsFailed.inc({ op });

@@ -22,6 +22,8 @@ const REPLAY_LUA = [CLOCK_LUA, EPOCH_LUA, CHANNELS_LUA, lua('replay')].join('\n'
 const CHECK_LUA = [EPOCH_LUA, CHANNELS_LUA, lua('check')].join('\n');
 const SWEEP_LUA = [CLOCK_LUA, CHANNELS_LUA, lua('sweep')].join('\n');
 const FORGET_LUA = lua('forget');
+/** Redis TIME on the log's own node (in Cluster, the {log} shard's clock is the one append.lua reads). */
+const TIME_LUA = "local t = redis.call('TIME') return t[1] * 1000 + math.floor(t[2] / 1000)";
 
 /** What a script that may start an epoch is told of this process's knowledge (epoch.lua). */
 export interface EpochOffer {
@@ -39,7 +41,8 @@ export interface SourcedEvent {
   readonly input: EventInput;
 }
 
-export type AppendReply = [string, ...number[]];
+/** { epoch, Redis TIME ms, seq of each appended event... } */
+export type AppendReply = [string, number, ...number[]];
 export type StreamEntry = [string, string[]];
 export type ReplayReply = [string, number, number, number[], StreamEntry[][], number];
 export type CheckReply = [string, number, '' | 'back' | 'empty'];
@@ -57,6 +60,7 @@ interface ScriptedClient {
   sseCheck(...args: Array<string | number>): Promise<CheckReply>;
   sseSweep(...args: Array<string | number>): Promise<[number, number]>;
   sseForget(...args: Array<string | number>): Promise<number>;
+  sseTime(...args: Array<string | number>): Promise<number>;
 }
 
 export class LogScripts {
@@ -71,14 +75,18 @@ export class LogScripts {
     client.defineCommand('sseCheck', { lua: CHECK_LUA });
     client.defineCommand('sseSweep', { lua: SWEEP_LUA });
     client.defineCommand('sseForget', { lua: FORGET_LUA });
+    client.defineCommand('sseTime', { lua: TIME_LUA });
     this.client = client as unknown as ScriptedClient;
     this.keys = keys;
     this.bounds = bounds;
     this.publishCommand = publishCommand;
   }
 
-  /** append.lua: `sourceKey` '' for events with no source (every ingress but Redis Streams). */
-  append(offer: EpochOffer, events: readonly SourcedEvent[], sourceKey: string): Promise<AppendReply> {
+  /**
+   * append.lua: `sourceKey` '' for events with no source (every ingress but Redis Streams);
+   * `deadline` the Redis-clock ms after which it must store nothing (deadline.ts), '' for none.
+   */
+  append(offer: EpochOffer, events: readonly SourcedEvent[], sourceKey: string, deadline: number | ''): Promise<AppendReply> {
     const args: Array<string | number> = [];
     const keys: string[] = [];
     for (const { sourceId, input } of events) {
@@ -103,6 +111,7 @@ export class LogScripts {
       this.bounds.maxChannels,
       this.keys.streamPrefix,
       this.now(),
+      deadline,
       ...args,
     );
   }
@@ -160,6 +169,11 @@ export class LogScripts {
   /** forget.lua: removes at most `limit` of these channels' marks, those whose stream is gone. */
   forget(channels: readonly string[], limit: number): Promise<number> {
     return this.client.sseForget(2 + channels.length, this.keys.meta, this.keys.trimmed, ...channels.map((channel) => this.keys.stream(channel)), limit, ...channels);
+  }
+
+  /** Redis TIME in ms, read on the node holding the log's keys. */
+  time(): Promise<number> {
+    return this.client.sseTime(1, this.keys.meta).then(Number);
   }
 
   /** The injected clock's time, or '' for the scripts to read Redis TIME. */

@@ -4,6 +4,8 @@ import { resolveConfig } from '../../../src/config/load.ts';
 import type { HistoryBounds } from '../../../src/history/bounds.ts';
 import type { LoggedEvent, ReplayItem } from '../../../src/history/history.ts';
 import { RedisHistory } from '../../../src/history/redis/log.ts';
+import { LogScripts } from '../../../src/history/redis/scripts.ts';
+import { RedisDeadline } from '../../../src/history/redis/deadline.ts';
 import { RedisKeys } from '../../../src/redis/keys.ts';
 import { createLogger } from '../../../src/logger.ts';
 import { createMetrics } from '../../../src/metrics/metrics.ts';
@@ -206,6 +208,98 @@ describe('RedisHistory', () => {
     await until(() => seen.length === 2, 'the second notification');
     expect(resets).toBe(1);
     expect(seen[1]!.id).toBe(`${epoch}-5`);
+  });
+
+  it('stores nothing from an append that reaches Redis after its deadline, so a 503 after a stall is never stored later', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: redis.port });
+    try {
+      const scripts = new LogScripts(client, keys, { maxEvents: 100, maxAgeMs: 3_600_000, maxChannels: 100 }, 'PUBLISH');
+      const now = await scripts.time();
+      const event = { sourceId: '', input: { channel: 'late', data: 'x' } };
+      await expect(scripts.append({ candidate: 'e1', known: '', seen: 0 }, [event], '', now - 1)).rejects.toThrow(/SSEG_LATE/);
+      expect(await admin.exists(keys.meta, keys.stream('late'))).toBe(0);
+      const [epoch, redisTime, seq] = await scripts.append({ candidate: 'e1', known: '', seen: 0 }, [event], '', now + 60_000);
+      expect([epoch, seq]).toEqual(['e1', 1]);
+      expect(redisTime).toBeGreaterThanOrEqual(now);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('puts the append deadline on the Redis clock from the replies it saw, never later than the command timeout, whatever the skew', () => {
+    const deadline = new RedisDeadline(500);
+    expect(deadline.deadline(1_000)).toBeUndefined();
+    // Redis's clock 10 s ahead of ours; a reply received at 2_000 carried 12_000 - 3 (it was produced up to 3 ms before).
+    deadline.sample(11_997, 2_000);
+    // Sent at 5_000 (ours): given up at 5_500 ours, 15_500 Redis's at the latest; 100 ms are left for the reply.
+    expect(deadline.deadline(5_000)).toBe(5_000 + 500 - 100 + 9_997);
+    // A tighter bound (a quicker reply) moves it later, never past the true offset; a looser one does not move it.
+    deadline.sample(12_999, 3_000);
+    deadline.sample(13_900, 4_000);
+    expect(deadline.deadline(5_000)).toBe(5_000 + 400 + 9_999);
+    // Clocks drift: after 30 s the bound is taken afresh, even lower.
+    deadline.sample(44_000, 35_000);
+    expect(deadline.deadline(35_000)).toBe(35_000 + 400 + 9_000);
+  });
+
+  it('catches up in place, from the log, what its subscription missed on the channels it follows: no reset', async () => {
+    const log = await history();
+    log.followChannels(() => ['m']);
+    let resets = 0;
+    log.onReset(() => (resets += 1));
+    const seen = collect(log);
+    const stranger = await unstarted();
+    const [first] = await log.append([{ channel: 'm', data: '1' }]);
+    await until(() => seen.length === 1, 'the first notification');
+
+    await admin.config('SET', 'maxclients', '1');
+    await killSubscribers();
+    await until(() => !log.isReady(), 'the log to notice');
+    const missed = await stranger.append([{ channel: 'm', data: '2' }, { channel: 'unfollowed', data: '3' }, { channel: 'm', data: '4' }]);
+    await admin.config('SET', 'maxclients', '10000');
+    await until(() => log.isReady(), 'the catch-up after the outage');
+    const [next] = await stranger.append([{ channel: 'm', data: '5' }]);
+    await until(() => seen.length === 4, 'the next event');
+
+    expect(seen.map((event) => event.id)).toEqual([first!.id, missed[0]!.id, missed[2]!.id, next!.id]);
+    expect(seen.map((event) => event.seq)).toEqual([1, 2, 4, 5]);
+    expect(resets).toBe(0);
+  });
+
+  it('fills a hole in the notifications from the log for the channels it follows, in order, without a reset', async () => {
+    const log = await history();
+    log.followChannels(() => ['h']);
+    let resets = 0;
+    log.onReset(() => (resets += 1));
+    const seen = collect(log);
+    const stranger = await unstarted();
+    await log.append([{ channel: 'h', data: '1' }]);
+    await until(() => seen.length === 1, 'the first notification');
+    // An event in the log whose notification never came (as one lost between Redis and this subscriber).
+    await admin.hincrby(keys.meta, 'seq', 1);
+    await admin.xadd(keys.stream('h'), '2-0', 't', String(Date.now()), 'd', 'silent');
+    await stranger.append([{ channel: 'h', data: '3' }]);
+    await until(() => seen.length === 3, 'the hole filled');
+    await stranger.append([{ channel: 'h', data: '4' }]);
+    await until(() => seen.length === 4, 'the next notification');
+    expect(seen.map((event) => event.seq)).toEqual([1, 2, 3, 4]);
+    expect(seen.map((event) => /^data: (.*)$/m.exec(event.frame.toString())?.[1])).toEqual(['1', 'silent', '3', '4']);
+    expect(resets).toBe(0);
+  });
+
+  it('asks streams to resume, even when it follows channels, for a notification past what the log holds', async () => {
+    const log = await history();
+    log.followChannels(() => ['h']);
+    let resets = 0;
+    log.onReset(() => (resets += 1));
+    const seen = collect(log);
+    const [first] = await log.append([{ channel: 'h', data: '1' }]);
+    await until(() => seen.length === 1, 'the first notification');
+    const epoch = first!.id.split('-')[0]!;
+    // Seq 5 while the log's head is 1: reading the log cannot fill that hole, so it is not tried twice.
+    await redis.cli('PUBLISH', keys.notify, `${epoch}\n5\n${Date.now()}\nh\n\nlate`);
+    await until(() => seen.length === 2, 'the second notification');
+    expect(resets).toBe(1);
   });
 
   it('refuses appends with SSEG_UNAVAILABLE while Redis is down, and is not ready', async () => {
