@@ -15,7 +15,7 @@ export const errorRegistry = {
   SSEG_BAD_EVENT: { status: 400, meaning: 'A publish body is not an event `{"channel", "event"?, "data"}` or a batch `{"events": [...]}`: a field is missing, unknown or of the wrong type, or the batch is empty or too long.' },
   SSEG_BAD_JSON: { status: 400, meaning: 'A publish body is not valid JSON.' },
   SSEG_BAD_ENCODING: { status: 400, meaning: 'A body is not valid UTF-8, or a string holds a lone surrogate.' },
-  SSEG_BAD_QUERY: { status: 400, meaning: 'The request URL cannot be parsed.' },
+  SSEG_BAD_QUERY: { status: 400, meaning: 'The request target cannot be parsed, or is not in normal form: a backslash, a `.` or `..` segment (also percent-encoded), or an encoded `/` or `\\` outside a channel. Such a target could be routed differently by a proxy in front, so it is refused on every path.' },
   SSEG_BAD_TICKET_REQUEST: { status: 400, meaning: 'A `POST /tickets` body is not `{"subject", "channels", "ttl"?}` with a printable subject, valid channel patterns and a positive ttl.' },
   SSEG_UNAUTHORIZED: { status: 401, meaning: 'Publishing without a valid `Authorization: Bearer` token or HMAC signature; or, with `auth.*` configured, subscribing to a non-public channel without a credential, with one that is not valid (bad signature, expired, wrong audience or issuer), or with a ticket that is unknown, used or expired. See [auth.md](auth.md).' },
   SSEG_SIGNATURE_EXPIRED: { status: 401, meaning: "An HMAC-signed publish whose `X-SSEG-Timestamp` is further from the gateway's clock than `publish.hmacTolerance`." },

@@ -1,13 +1,15 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { HEADERS_TOO_LARGE } from './raw-errors.ts';
+import { hangUp } from './hang-up.ts';
+import { HeadScanner } from './head-scanner.ts';
+import { BAD_REQUEST } from './raw-errors.ts';
 import { RawReply } from './raw-reply.ts';
 import { parseGetHead, type RequestHead } from './request-head.ts';
 
 export interface FrontDoorOptions {
   /** GET requests under this path are streams, taken before Node's http server sees them. */
   readonly streamsPath: string;
-  /** Larger heads are answered with 431, like Node's own limit. */
+  /** A head larger than this is Node's to take or answer with 431, by its own count. */
   readonly maxHeadBytes: number;
   /** A client that has not sent its head by then is dropped (slowloris). */
   readonly headTimeoutMs: number;
@@ -54,20 +56,22 @@ export function installFrontDoor(server: Server, options: FrontDoorOptions, onSt
     // Everything below lives in one closure context for the connection's whole life, so whatever
     // it still points to once the head is handled (the head's bytes, the timer) is memory every
     // idle stream would carry: release() lets go of all of it.
-    let buffered: Buffer | undefined;
+    let scanner: HeadScanner | undefined = new HeadScanner();
+    /** Whether the first bytes are known to be a GET of the streams path. */
+    let isStreamGet = false;
     let timer: NodeJS.Timeout | undefined = setTimeout(() => socket.destroy(), options.headTimeoutMs);
     waiting.add(socket);
     const release = (): void => {
       waiting.delete(socket);
       clearTimeout(timer);
       timer = undefined;
-      buffered = undefined;
+      scanner = undefined;
       socket.off('data', onData);
       socket.off('error', onError);
+      socket.off('end', onEnd);
       socket.off('close', release);
     };
-    const toNode = (): void => {
-      const bytes = buffered;
+    const toNode = (bytes: Buffer): void => {
       release();
       handOver(socket, bytes);
     };
@@ -75,26 +79,45 @@ export function installFrontDoor(server: Server, options: FrontDoorOptions, onSt
       release();
       socket.destroy();
     };
+    // The client closed its side before its head was complete: node:http answers such a head with
+    // a 400 at once (and simply closes an empty connection), rather than waiting for the head timeout.
+    const onEnd = (): void => {
+      const partial = (scanner?.size ?? 0) > 0;
+      release();
+      if (partial) hangUp(socket, BAD_REQUEST);
+      else socket.destroy();
+    };
     const onData = (chunk: Buffer): void => {
-      buffered = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
-      const known = Math.min(buffered.length, prefix.length);
-      // Decide on the first bytes: anything that is not a GET of the streams path goes to Node at once.
-      if (buffered.compare(prefix, 0, known, 0, known) !== 0) return toNode();
-      if (buffered.length > prefix.length && !' /?'.includes(String.fromCharCode(buffered[prefix.length] ?? 0))) return toNode();
-      const end = buffered.indexOf(HEAD_END);
-      if (end === -1 && buffered.length <= options.maxHeadBytes) return;
-      if (end === -1 || end > options.maxHeadBytes) {
-        release();
-        socket.end(HEADERS_TOO_LARGE);
+      const reader = scanner;
+      if (reader === undefined) return;
+      const scanned = reader.push(chunk);
+      if (!isStreamGet) {
+        // Decide on the first bytes: anything that is not a GET of the streams path goes to Node at
+        // once. Joined only while undecided, so at most the prefix's length plus one chunk.
+        const bytes = reader.bytes();
+        const known = Math.min(bytes.length, prefix.length);
+        if (bytes.compare(prefix, 0, known, 0, known) !== 0) return toNode(bytes);
+        if (bytes.length > prefix.length) {
+          if (!' /?'.includes(String.fromCharCode(bytes[prefix.length] ?? 0))) return toNode(bytes);
+          isStreamGet = true;
+        }
+      }
+      if (scanned.kind === 'more') {
+        // Node counts header bytes its own way (and may still take a head a little past the
+        // limit): a head that grows past it is Node's to accept or answer with 431.
+        if (reader.size > options.maxHeadBytes) toNode(reader.bytes());
         return;
       }
-      const head = parseGetHead(buffered.toString('latin1', 0, end), socket);
-      if (head === undefined) return toNode();
+      // A bare CR or LF, bytes after the head (a pipelined request), or a head past the limit: Node's.
+      if (scanned.kind === 'unusual' || scanned.end + HEAD_END.length !== scanned.bytes.length || scanned.end > options.maxHeadBytes) return toNode(scanned.bytes);
+      const head = isStreamGet ? parseGetHead(scanned.bytes.toString('latin1', 0, scanned.end), socket) : undefined;
+      if (head === undefined) return toNode(scanned.bytes);
       release();
       serveStream(socket, head, onStream, handOver);
     };
     socket.on('data', onData);
     socket.on('error', onError);
+    socket.on('end', onEnd);
     socket.on('close', release);
   });
 

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { hangUp } from './hang-up.ts';
 import type { Reply } from './reply.ts';
 
 const CHUNK_END = Buffer.from('0\r\n\r\n');
@@ -80,7 +81,8 @@ export class RawReply extends EventEmitter implements Reply {
     if (chunk !== undefined && chunk.length > 0) this.write(chunk);
     else if (!this.headersSent) this.writeHead(200);
     if (!this.chunkedEncoding) {
-      this.socket.end();
+      // The answer was delimited by Connection: close; the socket must not outlive it (hang-up.ts).
+      hangUp(this.socket);
       return this;
     }
     this.socket.write(CHUNK_END);

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.ts';
+import { hangUp } from './hang-up.ts';
 
 /**
  * What the gateway writes a response through: ServerResponse fits it, and so does the front
@@ -70,6 +71,5 @@ export function errorBytes(error: unknown): Buffer {
 
 /** An error answer straight onto a bare socket (an upgrade refused, by the gateway or because the app failed). */
 export function writeSocketError(socket: Duplex, error: unknown): void {
-  if (socket.writable) socket.end(errorBytes(error));
-  else socket.destroy();
+  hangUp(socket, errorBytes(error));
 }

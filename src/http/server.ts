@@ -3,8 +3,9 @@ import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.ts';
 import { installFrontDoor, type FrontDoor, type StreamHandler } from './front-door.ts';
 import { BAD_REQUEST, HEADERS_TOO_LARGE } from './raw-errors.ts';
+import { hangUp } from './hang-up.ts';
 import { writeSocketError } from './reply.ts';
-import { parseTarget, type Router } from './router.ts';
+import { badTarget, type Router } from './router.ts';
 
 export interface HttpServerOptions {
   readonly streamsPath: string;
@@ -26,18 +27,15 @@ export function createHttpServer(options: HttpServerOptions): { server: Server; 
   const server: Server = createServer({ keepAlive: true, keepAliveInitialDelay: 30_000, noDelay: true }, router.handle);
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     // Malformed requests and oversized headers: answer plainly if the socket still can, never crash.
-    if (socket.writable && !socket.writableEnded) {
-      socket.end(error.code === 'HPE_HEADER_OVERFLOW' ? HEADERS_TOO_LARGE : BAD_REQUEST);
-    } else {
-      socket.destroy();
-    }
+    if (socket.writable && !socket.writableEnded) hangUp(socket, error.code === 'HPE_HEADER_OVERFLOW' ? HEADERS_TOO_LARGE : BAD_REQUEST);
+    else socket.destroy();
   });
   const frontDoor = installFrontDoor(server, { streamsPath: options.streamsPath, maxHeadBytes: maxHeaderSize, headTimeoutMs: server.headersTimeout }, options.onStream);
   if (upgrade !== undefined) {
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const path = parseTarget(request.url)?.pathname;
+      const path = router.target(request.url)?.pathname;
       // The gateway's own paths are never the app's, whatever the headers ask for.
-      if (path === undefined) writeSocketError(socket, new GatewayError('SSEG_BAD_QUERY', 'the request URL cannot be parsed'));
+      if (path === undefined) writeSocketError(socket, badTarget());
       else if (router.owns(path)) writeSocketError(socket, new GatewayError('SSEG_NOT_FOUND', `no websocket is served at ${path.slice(0, 100)}`));
       else upgrade(request, socket, head);
     });

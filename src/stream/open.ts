@@ -6,7 +6,7 @@ import { redactTarget } from '../auth/redact.ts';
 import { GatewayError, isGatewayError } from '../errors.ts';
 import { sendError, type Reply } from '../http/reply.ts';
 import type { RequestHead } from '../http/request-head.ts';
-import { parseTarget } from '../http/router.ts';
+import { badTarget, parseTarget } from '../http/router.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { parseSubscription, type Subscription } from './request.ts';
@@ -74,9 +74,10 @@ export class StreamOpener {
 
   /** For the front door, which has no router: parses the target and answers any refusal itself. */
   serve = (head: RequestHead, reply: Reply): void => {
-    const url = parseTarget(head.url);
+    // The same rule as the router's: a target that normalises to another path is refused, never routed.
+    const url = parseTarget(head.url, [`${this.options.streamsPath}/`]);
     if (url === undefined) {
-      sendError(reply, new GatewayError('SSEG_BAD_QUERY', 'the request URL cannot be parsed'));
+      sendError(reply, badTarget());
       return;
     }
     this.open(head, reply, url).catch((error: unknown) => {
