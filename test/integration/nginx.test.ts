@@ -237,6 +237,15 @@ describe('nginx in front of the gateway (nginx/sse-gateway.conf.template)', () =
     expect(denied.status).toBe(403);
     expect(denied.body).not.toContain('# HELP');
   });
+
+  it('the /metrics allowlist and the /publish block cannot be bypassed with a path the gateway would normalise', async () => {
+    // nginx matches `location /events` on these; the gateway must not resolve them to /metrics or /publish.
+    for (const target of ['/events\\..\\metrics', '/events/..%2fmetrics', '/events\\..\\publish']) {
+      const answer = await rawRequest(stack.nginx.httpUrl, `GET ${target} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`, '127.0.0.2');
+      expect(answer, target).not.toContain('# HELP');
+      expect(answer, target).toMatch(/^HTTP\/1\.1 (400|403|404) /);
+    }
+  });
 });
 
 describe('nginx in front of a gateway with tickets and a JWT query parameter', () => {
@@ -749,5 +758,19 @@ function get(url: string, localAddress: string): Promise<{ status: number; body:
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** One raw request from `localAddress` (a target fetch would normalise is sent as is); resolves with the whole answer. */
+function rawRequest(origin: string, bytes: string, localAddress: string): Promise<string> {
+  const { hostname, port } = new URL(origin);
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host: hostname, port: Number(port), localAddress });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.on('error', reject);
+    // Written, not ended: nginx takes a client's FIN on a proxied request as an abort and answers nothing.
+    socket.write(bytes);
   });
 }
