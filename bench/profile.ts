@@ -84,7 +84,12 @@ const idle = self.get('(idle)') ?? 0;
 const busy = samples - idle;
 const percent = (count: number): string => `${((100 * count) / Math.max(1, busy)).toFixed(1).padStart(5)}%`;
 const span = (Math.min(to, profile.endTime) - Math.max(from, profile.startTime)) / 1e6;
-process.stdout.write(`${file}: ${samples} samples over ${span.toFixed(1)} s, ${((100 * busy) / Math.max(1, samples)).toFixed(0)}% busy; shares are of busy time\n\n`);
+process.stdout.write(
+  `${file}: ${samples} samples over ${span.toFixed(1)} s, ${((100 * busy) / Math.max(1, samples)).toFixed(0)}% busy; shares are of busy time\n\n`,
+);
 process.stdout.write(`self    total   function\n`);
-const ranked = [...self.entries()].filter(([key]) => key !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top);
+const ranked = [...self.entries()]
+  .filter(([key]) => key !== '(idle)')
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, top);
 for (const [key, count] of ranked) process.stdout.write(`${percent(count)} ${percent(total.get(key) ?? count)}  ${key}\n`);

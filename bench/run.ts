@@ -32,14 +32,14 @@ const RESULTS_DIR = new URL('./results/', import.meta.url).pathname;
 
 const { values: args } = parseArgs({
   options: {
-    'quick': { type: 'boolean', default: false },
-    'scenario': { type: 'string', default: SCENARIO_NAMES.join(',') },
-    'peers': { type: 'string', default: PEER_NAMES.join(',') },
-    'profile': { type: 'boolean', default: false },
-    'heartbeat': { type: 'string', default: '2' },
-    'ours': { type: 'string' },
-    'workers': { type: 'string', default: '1' },
-    'help': { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    scenario: { type: 'string', default: SCENARIO_NAMES.join(',') },
+    peers: { type: 'string', default: PEER_NAMES.join(',') },
+    profile: { type: 'boolean', default: false },
+    heartbeat: { type: 'string', default: '2' },
+    ours: { type: 'string' },
+    workers: { type: 'string', default: '1' },
+    help: { type: 'boolean', default: false },
   },
 });
 
@@ -76,7 +76,10 @@ for (const name of PEER_NAMES) {
   else log(`${name}: not installed, skipped. To include it: ${install}`);
 }
 
-const redis = workers > 1 && peers.includes('ours') ? await startBenchRedis().catch((error: unknown) => fail(error instanceof Error ? error.message : String(error))) : undefined;
+const redis =
+  workers > 1 && peers.includes('ours')
+    ? await startBenchRedis().catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)))
+    : undefined;
 const figures = new Map<string, Figure>();
 const details: Results['details'] = {};
 for (const scenarioName of scenarios) {
@@ -85,7 +88,18 @@ for (const scenarioName of scenarios) {
     log(`${scenario.title} — ${name}`);
     let measurements: Measurement[];
     try {
-      const result = await scenario.run({ peer: PEERS[name], quick: args.quick, token, heartbeatSeconds, profileDir: args.profile ? RESULTS_DIR : undefined, oursTree, stamp, workers, redisUrl: redis?.url, log });
+      const result = await scenario.run({
+        peer: PEERS[name],
+        quick: args.quick,
+        token,
+        heartbeatSeconds,
+        profileDir: args.profile ? RESULTS_DIR : undefined,
+        oursTree,
+        stamp,
+        workers,
+        redisUrl: redis?.url,
+        log,
+      });
       measurements = result.measurements;
       (details[name] ??= {})[scenarioName] = result.detail;
     } catch (error) {
@@ -112,15 +126,25 @@ const results: Results = {
     kernel: release(),
     loadAverage: [loadAtStart, loadavg()[0] ?? 0],
   },
-  options: { quick: args.quick, scenarios, peers, heartbeatSeconds, profile: args.profile, workers, ours: describeCheckout(oursTree ?? join(RESULTS_DIR, '..', '..')) },
+  options: {
+    quick: args.quick,
+    scenarios,
+    peers,
+    heartbeatSeconds,
+    profile: args.profile,
+    workers,
+    ours: describeCheckout(oursTree ?? join(RESULTS_DIR, '..', '..')),
+  },
   peers: peerStatus,
   figures: [...figures.values()].map((figure) => ({
     ...figure,
     advantage: Object.fromEntries(
-      peers.filter((peer) => peer !== 'ours').flatMap((peer) => {
-        const advantage = advantageOver(figure.better, figure.values.ours, figure.values[peer]);
-        return advantage === undefined ? [] : [[peer, advantage]];
-      }),
+      peers
+        .filter((peer) => peer !== 'ours')
+        .flatMap((peer) => {
+          const advantage = advantageOver(figure.better, figure.values.ours, figure.values[peer]);
+          return advantage === undefined ? [] : [[peer, advantage]];
+        }),
     ),
   })),
   details,
@@ -155,7 +179,10 @@ function describeCheckout(dir: string): string {
 }
 
 function pick<T extends string>(list: string, known: readonly T[], what: string): T[] {
-  const names = list.split(',').map((name) => name.trim()).filter(Boolean);
+  const names = list
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
   for (const name of names) if (!known.includes(name as T)) fail(`unknown ${what} ${JSON.stringify(name)}; known: ${known.join(', ')}`);
   return known.filter((name) => names.includes(name));
 }

@@ -62,7 +62,10 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
   const hub = new Hub(recordFanout(metrics), config.streams.coalesce);
   const heartbeat = new Heartbeat(config.streams.heartbeat);
   const { retry, clientBufferBytes, slowClient } = config.streams;
-  const streams = new Streams({ hub, history, heartbeat, metrics }, { retryMs: retry, bufferBytes: clientBufferBytes, dropOldest: slowClient === 'drop-oldest' });
+  const streams = new Streams(
+    { hub, history, heartbeat, metrics },
+    { retryMs: retry, bufferBytes: clientBufferBytes, dropOldest: slowClient === 'drop-oldest' },
+  );
   history.onEvent((event) => hub.publish(event));
   // A shared log whose live feed lost continuity catches open streams up from itself; where it
   // cannot, streams end and their clients resume exactly by id.
@@ -86,8 +89,23 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
   // Refusals tell clients to come back after the reconnect delay, in whole seconds (at least one).
   const retryAfterSeconds = Math.max(1, Math.ceil(retry / 1000));
   const opener = new StreamOpener(
-    { streamsPath: config.streams.path, maxChannelsPerStream: config.streams.maxChannelsPerStream, maxConnections: config.streams.maxConnections, retryAfterSeconds, secretParams: [config.auth.jwt.queryParam] },
-    { streams, access, cors, expiry, admission: new Admission(config.streams.maxConnectionsPerIp, retryAfterSeconds), metrics, logger, draining: health.isDraining },
+    {
+      streamsPath: config.streams.path,
+      maxChannelsPerStream: config.streams.maxChannelsPerStream,
+      maxConnections: config.streams.maxConnections,
+      retryAfterSeconds,
+      secretParams: [config.auth.jwt.queryParam],
+    },
+    {
+      streams,
+      access,
+      cors,
+      expiry,
+      admission: new Admission(config.streams.maxConnectionsPerIp, retryAfterSeconds),
+      metrics,
+      logger,
+      draining: health.isDraining,
+    },
   );
 
   const publishers = new PublisherAuth(config.publish, createSignatureMemory(config, history, logger));
@@ -101,9 +119,18 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
   // The app behind the gateway (src/proxy/): everything that is not the gateway's own.
   const appProxy = config.upstream.url === '' ? undefined : new AppProxy(config.upstream, { metrics, logger: logger.child({ room: 'proxy' }) });
 
-  const router = new Router(appProxy?.web ?? notFound, (error, request) => logger.error({ err: error, method: request.method, path: request.url?.split('?')[0] }, 'request failed'));
-  router.add(config.streams.path, ['GET', 'OPTIONS'], (request, response, url) => (request.method === 'OPTIONS' ? cors.preflight(request, response, 'GET') : opener.open(request, response, url)), { prefix: true });
-  router.add(config.publish.path, ['POST', 'OPTIONS'], (request, response) => (request.method === 'OPTIONS' ? cors.preflight(request, response, 'POST') : webhook.handle(request, response)));
+  const router = new Router(appProxy?.web ?? notFound, (error, request) =>
+    logger.error({ err: error, method: request.method, path: request.url?.split('?')[0] }, 'request failed'),
+  );
+  router.add(
+    config.streams.path,
+    ['GET', 'OPTIONS'],
+    (request, response, url) => (request.method === 'OPTIONS' ? cors.preflight(request, response, 'GET') : opener.open(request, response, url)),
+    { prefix: true },
+  );
+  router.add(config.publish.path, ['POST', 'OPTIONS'], (request, response) =>
+    request.method === 'OPTIONS' ? cors.preflight(request, response, 'POST') : webhook.handle(request, response),
+  );
   const tickets = access.tickets;
   if (tickets !== undefined) {
     router.add(config.auth.ticket.path, ['POST'], async (request, response) => {
@@ -188,7 +215,11 @@ function createSignatureMemory(config: Readonly<Config>, history: History, logge
   if (hmacSecrets.length === 0) return undefined;
   if (!(history instanceof RedisHistory)) return new MemorySignatureReplayGuard({ toleranceMs: hmacTolerance });
   // No hash tag: single-key commands, so in Cluster the keys spread over every shard.
-  return new RedisSignatureReplayGuard(config.redis, { toleranceMs: hmacTolerance, keyPrefix: `${config.redis.keyPrefix}sig:` }, logger.child({ room: 'auth' }));
+  return new RedisSignatureReplayGuard(
+    config.redis,
+    { toleranceMs: hmacTolerance, keyPrefix: `${config.redis.keyPrefix}sig:` },
+    logger.child({ room: 'auth' }),
+  );
 }
 
 /** The Redis ingresses the config asks for; they need the shared log, and use its command connection. */
@@ -197,7 +228,17 @@ function createLogIngresses(config: Readonly<Config>, history: History, logger: 
   const ingresses: Ingress[] = [];
   const { redisPubsub, redisStreams } = config.ingress;
   if (redisPubsub.patterns.length > 0) {
-    ingresses.push(new RedisPubsubIngress({ redis: config.redis, patterns: redisPubsub.patterns, stripPrefix: redisPubsub.stripPrefix, leaseTtlMs: config.redis.leaseTtl, history, logger, metrics }));
+    ingresses.push(
+      new RedisPubsubIngress({
+        redis: config.redis,
+        patterns: redisPubsub.patterns,
+        stripPrefix: redisPubsub.stripPrefix,
+        leaseTtlMs: config.redis.leaseTtl,
+        history,
+        logger,
+        metrics,
+      }),
+    );
   }
   if (redisStreams.keys.length > 0) {
     ingresses.push(new RedisStreamsIngress({ ...redisStreams, scanIntervalMs: redisStreams.scanInterval, redis: config.redis, history, logger, metrics }));

@@ -33,9 +33,7 @@ export class Fleet {
     // Each fleet takes source addresses no earlier fleet used: the sockets a run closes sit in TIME_WAIT
     // for a minute, holding their ports, and binding among thousands of them is slow.
     const run = (fleetsStarted++ % 250) + 1;
-    const workers = Array.from({ length: count }, (_, index) =>
-      fork(WORKER, [String(run), String(index)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
-    );
+    const workers = Array.from({ length: count }, (_, index) => fork(WORKER, [String(run), String(index)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     return new Fleet(workers);
   }
 

@@ -58,7 +58,16 @@ export const fanout: Scenario = {
           },
           { metric: `fan-out to ${label}: server CPU per event`, unit: 'ms', better: 'lower', value: round(cpuPerEventMs) },
         );
-        detail[`subscribers${subscribers}`] = { opened, events, latency, cpuPerEventMs, profileWindowUs, lastArrivalsMs: lastArrivals.map((v) => round(v, 2)), incomplete, open: stats.open };
+        detail[`subscribers${subscribers}`] = {
+          opened,
+          events,
+          latency,
+          cpuPerEventMs,
+          profileWindowUs,
+          lastArrivalsMs: lastArrivals.map((v) => round(v, 2)),
+          incomplete,
+          open: stats.open,
+        };
       });
     }
     return { measurements, detail };

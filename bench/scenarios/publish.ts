@@ -42,7 +42,9 @@ export const publish: Scenario = {
         const delivered = await fleet.awaitAll({ by: 'events', target: accepted, timeoutMs: 10_000 });
         const perSecond = accepted / elapsed;
         context.log(`  ${label} subscribers: ${Math.round(perSecond)} publishes/s, ${failed} failed, ${delivered.missing} subscribers short`);
-        const notes = [failed > 0 ? `${failed} refused` : '', delivered.missing > 0 ? `${delivered.missing} subscribers did not get every event` : ''].filter(Boolean);
+        const notes = [failed > 0 ? `${failed} refused` : '', delivered.missing > 0 ? `${delivered.missing} subscribers did not get every event` : ''].filter(
+          Boolean,
+        );
         measurements.push({
           metric: `publish with ${label} subscriber${subscribers === 1 ? '' : 's'}`,
           unit: 'publishes/s',

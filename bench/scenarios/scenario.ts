@@ -90,7 +90,16 @@ export async function withHarness<T>(context: ScenarioContext, run: string, conn
 
 /** Opens `count` new subscribers of one channel, 500 at a time; every `sample`-th parses timestamps. */
 export function subscribe({ server, fleet }: Harness, channel: string, count: number, sample: number): Promise<Opened> {
-  return fleet.open({ port: server.port, path: `/events/${channel}`, count, resumeSeq: 0, sampleEvery: sample, trackSeq: false, concurrency: 500, timeoutMs: 60_000 });
+  return fleet.open({
+    port: server.port,
+    path: `/events/${channel}`,
+    count,
+    resumeSeq: 0,
+    sampleEvery: sample,
+    trackSeq: false,
+    concurrency: 500,
+    timeoutMs: 60_000,
+  });
 }
 
 /** How many connections of `count` parse timestamps: about a thousand, enough for a stable p99. */

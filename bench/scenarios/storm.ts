@@ -62,7 +62,13 @@ export const storm: Scenario = {
             value: catchUpMs === null ? null : round(catchUpMs),
             ...(catchUpMs === null ? { note: catchUpNote } : {}),
           },
-          { metric: `storm of ${label}: events lost`, unit: 'events', better: 'lower', value: lost, ...(context.peer.resumes ? {} : { note: 'no resume by Last-Event-ID' }) },
+          {
+            metric: `storm of ${label}: events lost`,
+            unit: 'events',
+            better: 'lower',
+            value: lost,
+            ...(context.peer.resumes ? {} : { note: 'no resume by Last-Event-ID' }),
+          },
           { metric: `storm of ${label}: duplicates`, unit: 'events', better: 'lower', value: stats.duplicates },
           { metric: `storm of ${label}: clients incomplete at the end`, unit: 'clients', better: 'lower', value: finished.missing + opened.failed },
           { metric: `storm of ${label}: accept-queue overflows (SYNs dropped, retried by clients)`, unit: 'SYNs', better: 'lower', value: overflows },
@@ -75,7 +81,9 @@ export const storm: Scenario = {
 
 /** The kernel's count of SYNs dropped because a listening socket's accept queue was full (machine-wide; nothing else here opens thousands at once). */
 function listenOverflows(): number {
-  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((line) => line.startsWith('TcpExt:'));
+  const lines = readFileSync('/proc/net/netstat', 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('TcpExt:'));
   const names = lines[0]?.split(' ') ?? [];
   const values = lines[1]?.split(' ') ?? [];
   return Number(values[names.indexOf('ListenOverflows')] ?? 0);

@@ -75,7 +75,19 @@ export const throughput: Scenario = {
         const latency = summarize(stats.latenciesMs);
         const lost = opened.ok * expected - stats.events;
         const held = latency.p99 <= P99_LIMIT_MS && lost <= 0 && publishFailures === 0 && sent === total && achieved >= rate * 0.9 && stats.closedByPeer === 0;
-        const step = { rate, attempt, achieved: round(achieved), p50: round(latency.p50), p99: round(latency.p99), max: round(latency.max), lost, publishFailures, serverCpu, loadgenCpu, held };
+        const step = {
+          rate,
+          attempt,
+          achieved: round(achieved),
+          p50: round(latency.p50),
+          p99: round(latency.p99),
+          max: round(latency.max),
+          lost,
+          publishFailures,
+          serverCpu,
+          loadgenCpu,
+          held,
+        };
         steps.push(step);
         context.log(`  ${rate}/s: ${JSON.stringify(step)}`);
         return step;

@@ -51,7 +51,9 @@ export class ForwardAuthenticator implements Authenticator {
     // What undici (like node:http) refuses to send; node:http's parser lets some of it in. Asking
     // would fail as if the app were down, so it is the client's bad credential, decided here.
     if (!isHeaderValue(cookie) || !isHeaderValue(authorization)) {
-      throw new GatewayError('SSEG_UNAUTHORIZED', 'the Cookie or Authorization header holds bytes no HTTP header may carry', { 'WWW-Authenticate': 'Bearer error="invalid_request"' });
+      throw new GatewayError('SSEG_UNAUTHORIZED', 'the Cookie or Authorization header holds bytes no HTTP header may carry', {
+        'WWW-Authenticate': 'Bearer error="invalid_request"',
+      });
     }
 
     const key = createHash('sha256').update(cookie).update('\0').update(authorization).update('\0').update(request.channels.join(',')).digest('base64url');
@@ -111,7 +113,10 @@ export class ForwardAuthenticator implements Authenticator {
     const header = answer.headers[CHANNELS_HEADER];
     if (typeof header === 'string') {
       await answer.body.dump();
-      patterns = header.split(',').map((item) => item.trim()).filter(Boolean);
+      patterns = header
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
     } else {
       let body: unknown;
       try {

@@ -26,10 +26,14 @@ export function readPublicKey(pem: string): PublicKeyReading {
   const details = key.asymmetricKeyDetails ?? {};
   switch (key.asymmetricKeyType) {
     case 'rsa':
-      return (details.modulusLength ?? 0) >= 2048 ? { key, algorithms: ['RS256'] } : { problem: `an RSA key of ${String(details.modulusLength)} bits is too short; RS256 needs 2048 or more` };
+      return (details.modulusLength ?? 0) >= 2048
+        ? { key, algorithms: ['RS256'] }
+        : { problem: `an RSA key of ${String(details.modulusLength)} bits is too short; RS256 needs 2048 or more` };
     case 'ec': {
       const algorithm = details.namedCurve === undefined ? undefined : EC_ALGORITHMS[details.namedCurve];
-      return algorithm === undefined ? { problem: `the EC curve ${String(details.namedCurve)} has no JWS algorithm; use P-256, P-384 or P-521` } : { key, algorithms: [algorithm] };
+      return algorithm === undefined
+        ? { problem: `the EC curve ${String(details.namedCurve)} has no JWS algorithm; use P-256, P-384 or P-521` }
+        : { key, algorithms: [algorithm] };
     }
     case 'ed25519':
       return { key, algorithms: ['EdDSA', 'Ed25519'] };

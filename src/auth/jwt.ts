@@ -73,15 +73,19 @@ export class JwtAuthenticator implements Authenticator {
         timeoutDuration: options.fetchTimeout,
         // undici's own fetch over our Agent; its Response is the same WHATWG shape jose reads (status, json()).
         [customFetch]: (url, init) =>
-          undiciFetch(url, { method: init.method, redirect: init.redirect, signal: init.signal, headers: Object.fromEntries(init.headers), dispatcher: agent }).catch(
-            (error: unknown) => {
-              // jose turns a TimeoutError into ERR_JWKS_TIMEOUT itself. Any other failure is named here, at
-              // its source: undici's is a bare TypeError("fetch failed"), which classify() could not tell
-              // from jose's key-check TypeErrors except by its message.
-              if (error instanceof Error && error.name === 'TimeoutError') throw error;
-              throw keySourceUnavailable();
-            },
-          ),
+          undiciFetch(url, {
+            method: init.method,
+            redirect: init.redirect,
+            signal: init.signal,
+            headers: Object.fromEntries(init.headers),
+            dispatcher: agent,
+          }).catch((error: unknown) => {
+            // jose turns a TimeoutError into ERR_JWKS_TIMEOUT itself. Any other failure is named here, at
+            // its source: undici's is a bare TypeError("fetch failed"), which classify() could not tell
+            // from jose's key-check TypeErrors except by its message.
+            if (error instanceof Error && error.name === 'TimeoutError') throw error;
+            throw keySourceUnavailable();
+          }),
       });
       // Every curve a static key may have: a key set holding P-384 or P-521 keys would otherwise
       // refuse all their tokens. Allowing more algorithms lets no key verify a foreign one: jose
@@ -103,9 +107,7 @@ export class JwtAuthenticator implements Authenticator {
       };
       // Two calls rather than one over a union: jose types the key and the key-getter apart.
       payload =
-        typeof this.key === 'function'
-          ? (await jwtVerify(token, this.key, verifyOptions)).payload
-          : (await jwtVerify(token, this.key, verifyOptions)).payload;
+        typeof this.key === 'function' ? (await jwtVerify(token, this.key, verifyOptions)).payload : (await jwtVerify(token, this.key, verifyOptions)).payload;
     } catch (error) {
       throw classify(error);
     }

@@ -73,7 +73,9 @@ export class RedisTicketStore implements TicketStore {
     try {
       return await command();
     } catch {
-      throw new GatewayError('SSEG_AUTH_UNAVAILABLE', 'tickets cannot be stored or redeemed right now (shared store unreachable); retry later', { 'Retry-After': '2' });
+      throw new GatewayError('SSEG_AUTH_UNAVAILABLE', 'tickets cannot be stored or redeemed right now (shared store unreachable); retry later', {
+        'Retry-After': '2',
+      });
     }
   }
 }

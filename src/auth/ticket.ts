@@ -96,10 +96,17 @@ export class TicketAuthenticator implements Authenticator {
     const { subject, channels, ttl, ...rest } = body as Record<string, unknown>;
     const extra = Object.keys(rest)[0];
     if (extra !== undefined) throw badTicketRequest(`unknown field ${JSON.stringify(extra.slice(0, 40))}`);
-    if (typeof subject !== 'string' || subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH || !subject.isWellFormed() || /[\p{Cc}\p{Cf}]/u.test(subject)) {
+    if (
+      typeof subject !== 'string' ||
+      subject.length === 0 ||
+      subject.length > MAX_SUBJECT_LENGTH ||
+      !subject.isWellFormed() ||
+      /[\p{Cc}\p{Cf}]/u.test(subject)
+    ) {
       throw badTicketRequest(`"subject" must be 1-${MAX_SUBJECT_LENGTH} printable characters`);
     }
-    if (!Array.isArray(channels) || channels.length === 0 || channels.length > 1_000) throw badTicketRequest('"channels" must be a non-empty array of channel patterns');
+    if (!Array.isArray(channels) || channels.length === 0 || channels.length > 1_000)
+      throw badTicketRequest('"channels" must be a non-empty array of channel patterns');
     for (const [index, channel] of channels.entries()) {
       if (typeof channel !== 'string' || !isValidPattern(channel)) assertChannel(channel, `channels[${index}]`);
     }

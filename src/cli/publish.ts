@@ -24,7 +24,11 @@ const headerSafe = /^[\x21-\x7e]+$/;
 /** A small publisher for scripts: one POST, the answer on stdout, a non-zero exit on any refusal. */
 export async function publishCommand(data: string, options: PublishOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const target = publishUrl(options.url);
-  const body = JSON.stringify({ channel: options.channel, ...(options.event === undefined ? {} : { event: options.event }), data: options.json === true ? parseJson(data) : data });
+  const body = JSON.stringify({
+    channel: options.channel,
+    ...(options.event === undefined ? {} : { event: options.event }),
+    data: options.json === true ? parseJson(data) : data,
+  });
   const token = await readToken(options, env);
   try {
     await send(target, token, body, options.idOnly === true);
@@ -42,9 +46,11 @@ function publishUrl(text: string): URL {
   } catch {
     throw new UsageError(`--url: expected an http:// or https:// URL such as http://localhost:8080, got ${JSON.stringify(text)}`);
   }
-  if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new UsageError(`--url: expected an http:// or https:// URL such as http://localhost:8080, got ${JSON.stringify(text)}`);
+  if (target.protocol !== 'http:' && target.protocol !== 'https:')
+    throw new UsageError(`--url: expected an http:// or https:// URL such as http://localhost:8080, got ${JSON.stringify(text)}`);
   // Not echoed: the URL carries a credential. fetch would refuse it anyway, quoting it whole.
-  if (target.username !== '' || target.password !== '') throw new UsageError('--url must not carry credentials (user:password@); give the token with SSEG_TOKEN or --token-file');
+  if (target.username !== '' || target.password !== '')
+    throw new UsageError('--url must not carry credentials (user:password@); give the token with SSEG_TOKEN or --token-file');
   if (target.pathname === '/') target.pathname = '/publish';
   return target;
 }
@@ -126,7 +132,8 @@ function describeFetchFailure(error: unknown): string {
   const cause = (error as NetError | undefined)?.cause as NetError | undefined;
   if (cause === undefined || cause === null) return error instanceof Error ? error.message : String(error);
   const one = (item: NetError): string => {
-    if (item.code !== undefined && item.address !== undefined) return `${item.code} ${item.address.includes(':') ? `[${item.address}]` : item.address}${item.port === undefined ? '' : `:${item.port}`}`;
+    if (item.code !== undefined && item.address !== undefined)
+      return `${item.code} ${item.address.includes(':') ? `[${item.address}]` : item.address}${item.port === undefined ? '' : `:${item.port}`}`;
     if (item.code !== undefined && item.hostname !== undefined) return `${item.code} ${item.hostname}`;
     if (item.code !== undefined) return `${item.code}${item.message ? ` (${item.message})` : ''}`;
     return item.message ?? 'unknown error';

@@ -12,9 +12,7 @@ export type ToWorker =
   | { readonly type: 'sseg:shutdown' }
   | { readonly type: 'sseg:metrics'; readonly requestId: number; readonly text?: string; readonly error?: string };
 
-export type ToPrimary =
-  | { readonly type: 'sseg:listening'; readonly url: string }
-  | { readonly type: 'sseg:metrics-request'; readonly requestId: number };
+export type ToPrimary = { readonly type: 'sseg:listening'; readonly url: string } | { readonly type: 'sseg:metrics-request'; readonly requestId: number };
 
 /** The message types are ours alone, so a type check is enough to tell them from others on the channel. */
 export function isMessage<T extends { type: string }>(message: unknown, type: T['type']): message is T {

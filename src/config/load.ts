@@ -56,7 +56,9 @@ export function parseConfigText(text: string, source = 'config'): unknown {
     return document.toJS() ?? {};
   } catch (error) {
     // An alias without its anchor; the message would quote the alias, which may be a value's text.
-    throw new ConfigError([`${source}: ${error instanceof ReferenceError && /alias/i.test(error.message) ? 'an alias (*name) refers to no anchor set before it' : 'cannot be read as YAML'}`]);
+    throw new ConfigError([
+      `${source}: ${error instanceof ReferenceError && /alias/i.test(error.message) ? 'an alias (*name) refers to no anchor set before it' : 'cannot be read as YAML'}`,
+    ]);
   }
 }
 
@@ -95,7 +97,9 @@ function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: string[], pro
       if (found !== undefined && found !== '') return found;
       // `${PUBLISH_TOKEN:-change-me}`: the fix is the variable, so say so rather than "is a placeholder".
       if (fallback !== undefined && placeholderKind(fallback) !== undefined) {
-        problems.push(`${path.join('.') || 'config'}: environment variable ${name} is not set, and the fallback written in the file is a placeholder: set ${name} (for a token, ${name}="$(openssl rand -hex 24)")`);
+        problems.push(
+          `${path.join('.') || 'config'}: environment variable ${name} is not set, and the fallback written in the file is a placeholder: set ${name} (for a token, ${name}="$(openssl rand -hex 24)")`,
+        );
         return '';
       }
       if (fallback !== undefined) return fallback;
@@ -146,7 +150,11 @@ function applyEnvOverrides(target: Record<string, unknown>, env: NodeJS.ProcessE
         value = text;
       }
     }
-    if (Array.isArray(shape) && !Array.isArray(value)) value = String(text).split(',').map((item) => item.trim()).filter(Boolean);
+    if (Array.isArray(shape) && !Array.isArray(value))
+      value = String(text)
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
     setPath(target, path, value);
   }
 }

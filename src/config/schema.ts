@@ -73,7 +73,12 @@ function size(defaultValue: string, description: string) {
 function count(defaultValue: number, min: number, description: string) {
   // "0 is not off": where 0 means "no limit" (min 0), the description says so.
   const tooSmall = min === 1 ? 'must be at least 1 (0 does not turn this off)' : `must be at least ${min}`;
-  return z.number().int('expected a whole number').min(min, tooSmall).default(defaultValue).meta({ description } satisfies Meta);
+  return z
+    .number()
+    .int('expected a whole number')
+    .min(min, tooSmall)
+    .default(defaultValue)
+    .meta({ description } satisfies Meta);
 }
 
 /**
@@ -83,13 +88,14 @@ function count(defaultValue: number, min: number, description: string) {
 function notPlaceholder(value: string, ctx: z.core.$RefinementCtx<string>, howToSet: string): void {
   const kind = placeholderKind(value);
   if (kind === 'example') ctx.addIssue({ code: 'custom', message: `is a placeholder from an example, not a secret: ${howToSet}`, continue: false });
-  if (kind === 'mask') ctx.addIssue({ code: 'custom', message: `is the mask check-config prints in place of a secret, not the secret: ${howToSet}`, continue: false });
+  if (kind === 'mask')
+    ctx.addIssue({ code: 'custom', message: `is the mask check-config prints in place of a secret, not the secret: ${howToSet}`, continue: false });
 }
 
 const SET_PUBLISH_TOKEN =
   'set a real one from the environment, as SSEG_PUBLISH__TOKENS="$(openssl rand -hex 24)" or as "${PUBLISH_TOKEN}" in this file with PUBLISH_TOKEN set; or leave publish.tokens empty to have one generated at each start';
 const SET_HMAC_SECRET = 'set a real one from the environment, as SSEG_PUBLISH__HMAC_SECRETS="$(openssl rand -hex 32)" or as "${HMAC_SECRET}" in this file';
-const SET_JWT_SECRET = "set your app's signing key from the environment, as SSEG_AUTH__JWT__SECRET=… or as \"${JWT_SECRET}\" in this file";
+const SET_JWT_SECRET = 'set your app\'s signing key from the environment, as SSEG_AUTH__JWT__SECRET=… or as "${JWT_SECRET}" in this file';
 
 const urlPath = (defaultValue: string, description: string) =>
   z
@@ -108,12 +114,10 @@ const server = z
       .max(65_535, 'expected a port from 0 to 65535')
       .default(8080)
       .meta({ description: 'TCP port to listen on (0 picks a free one).' }),
-    backlog: z
-      .number()
-      .int('expected a whole number')
-      .min(1, 'must be at least 1')
-      .default(4096)
-      .meta({ description: "Accept queue length. A reconnect storm opens thousands of connections at once; Node's default of 511 drops SYNs beyond it, costing each dropped client a retransmit of a second or more. The kernel caps it at net.core.somaxconn." }),
+    backlog: z.number().int('expected a whole number').min(1, 'must be at least 1').default(4096).meta({
+      description:
+        "Accept queue length. A reconnect storm opens thousands of connections at once; Node's default of 511 drops SYNs beyond it, costing each dropped client a retransmit of a second or more. The kernel caps it at net.core.somaxconn.",
+    }),
     shutdownTimeout: duration('10s', 'On SIGTERM/SIGINT, how long to wait for streams to close before exiting anyway.'),
   })
   .prefault({});
@@ -129,30 +133,21 @@ const streams = z
       { zero: true },
     ),
     maxConnections: count(10_000, 1, 'Open streams one process (each worker, with streams.workers) accepts; beyond it, 503 with Retry-After.'),
-    workers: z
-      .number()
-      .int('expected a whole number')
-      .min(1, 'must be at least 1')
-      .max(256, 'must be at most 256')
-      .default(1)
-      .meta({
-        description:
-          'Processes serving streams on the one port (node:cluster), to use several cores. Above 1 needs history.backend: redis: the workers are instances sharing the log through Redis, as separate hosts would. Per-process limits (maxConnections, maxConnectionsPerIp) apply to each worker.',
-      }),
+    workers: z.number().int('expected a whole number').min(1, 'must be at least 1').max(256, 'must be at most 256').default(1).meta({
+      description:
+        'Processes serving streams on the one port (node:cluster), to use several cores. Above 1 needs history.backend: redis: the workers are instances sharing the log through Redis, as separate hosts would. Per-process limits (maxConnections, maxConnectionsPerIp) apply to each worker.',
+    }),
     maxChannelsPerStream: count(64, 1, 'Channels one stream may subscribe to at once.'),
     maxConnectionsPerIp: count(
       0,
       0,
-      'Streams (and stream requests being authorized) one client address may hold at once; beyond it, 429 with Retry-After. 0: no limit. Behind a reverse proxy every client has the proxy\'s address, so leave it 0 there.',
+      "Streams (and stream requests being authorized) one client address may hold at once; beyond it, 429 with Retry-After. 0: no limit. Behind a reverse proxy every client has the proxy's address, so leave it 0 there.",
     ),
-    clientBufferBytes: size('256kb', "Bytes of events waiting for one slow client before slowClient policy applies."),
-    slowClient: z
-      .enum(['disconnect', 'drop-oldest'])
-      .default('disconnect')
-      .meta({
-        description:
-          'When a client buffer overflows: `disconnect` closes the stream (the client resumes with Last-Event-ID); `drop-oldest` discards its oldest waiting events and sends a `gap` event.',
-      }),
+    clientBufferBytes: size('256kb', 'Bytes of events waiting for one slow client before slowClient policy applies.'),
+    slowClient: z.enum(['disconnect', 'drop-oldest']).default('disconnect').meta({
+      description:
+        'When a client buffer overflows: `disconnect` closes the stream (the client resumes with Last-Event-ID); `drop-oldest` discards its oldest waiting events and sends a `gap` event.',
+    }),
   })
   .prefault({});
 
@@ -165,7 +160,11 @@ const history = z
     maxEvents: count(1_000, 1, 'Events kept per channel for replay.'),
     // Compared with event times, never a timer (sweeps run at least once a minute), so longer than 24d is fine.
     maxAge: duration('1h', 'Events older than this are dropped from history.', { max: Number.MAX_SAFE_INTEGER }),
-    maxChannels: count(100_000, 1, 'Channels whose events are kept (memory windows, or Redis streams); beyond this the least recently published channel is dropped with its events, and resuming on it yields a `trimmed` gap. On Redis it also bounds the marks kept for channels with no events left (docs/redis.md).'),
+    maxChannels: count(
+      100_000,
+      1,
+      'Channels whose events are kept (memory windows, or Redis streams); beyond this the least recently published channel is dropped with its events, and resuming on it yields a `trimmed` gap. On Redis it also bounds the marks kept for channels with no events left (docs/redis.md).',
+    ),
   })
   .prefault({});
 
@@ -196,18 +195,22 @@ const publish = z
           'Secrets for HMAC-signed publishing: X-SSEG-Timestamp (unix seconds) and X-SSEG-Signature: sha256=<hex of HMAC-SHA256 over "<timestamp>.<body>">. Several allow rotation. Empty: off.',
         secret: true,
       }),
-    hmacTolerance: duration('5m', 'How far X-SSEG-Timestamp may be from the gateway clock; older (replayed) or future signatures are refused. At least 1s: the timestamp counts whole seconds.', {
-      min: { ms: 1_000, text: '1s', why: 'X-SSEG-Timestamp counts whole seconds, so less would refuse most signatures' },
-    }),
+    hmacTolerance: duration(
+      '5m',
+      'How far X-SSEG-Timestamp may be from the gateway clock; older (replayed) or future signatures are refused. At least 1s: the timestamp counts whole seconds.',
+      {
+        min: { ms: 1_000, text: '1s', why: 'X-SSEG-Timestamp counts whole seconds, so less would refuse most signatures' },
+      },
+    ),
   })
   .prefault({});
 
 const redisPubsub = z
   .strictObject({
-    patterns: z
-      .array(z.string().min(1))
-      .default([])
-      .meta({ description: 'Redis Pub/Sub channel patterns (PSUBSCRIBE syntax) apps already PUBLISH on; each message becomes an event. Empty: off. Needs history.backend: redis.' }),
+    patterns: z.array(z.string().min(1)).default([]).meta({
+      description:
+        'Redis Pub/Sub channel patterns (PSUBSCRIBE syntax) apps already PUBLISH on; each message becomes an event. Empty: off. Needs history.backend: redis.',
+    }),
     stripPrefix: z
       .string()
       .default('')
@@ -217,10 +220,10 @@ const redisPubsub = z
 
 const redisStreams = z
   .strictObject({
-    keys: z
-      .array(z.string().min(1))
-      .default([])
-      .meta({ description: 'Redis Stream keys, or patterns (with * ? [), apps XADD to; each entry becomes an event on the channel named like the key. Empty: off. Needs history.backend: redis.' }),
+    keys: z.array(z.string().min(1)).default([]).meta({
+      description:
+        'Redis Stream keys, or patterns (with * ? [), apps XADD to; each entry becomes an event on the channel named like the key. Empty: off. Needs history.backend: redis.',
+    }),
     stripPrefix: z.string().default('').meta({ description: 'Removed from the start of the stream key to give the SSE channel.' }),
     eventField: z.string().min(1).default('event').meta({ description: 'Entry field holding the event name (optional in each entry).' }),
     dataField: z.string().min(1).default('data').meta({ description: 'Entry field holding the event data (entries without it are skipped).' }),
@@ -265,10 +268,10 @@ const redisAddress = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')
 
 const redis = z
   .strictObject({
-    mode: z
-      .enum(['standalone', 'sentinel', 'cluster'])
-      .default('standalone')
-      .meta({ description: '`standalone` connects to redis.url; `sentinel` asks redis.sentinels for the master named redis.sentinelName; `cluster` starts from redis.nodes.' }),
+    mode: z.enum(['standalone', 'sentinel', 'cluster']).default('standalone').meta({
+      description:
+        '`standalone` connects to redis.url; `sentinel` asks redis.sentinels for the master named redis.sentinelName; `cluster` starts from redis.nodes.',
+    }),
     url: z
       .string()
       .regex(/^rediss?:\/\//, 'expected redis://[user:password@]host:port[/db] or rediss://…')
@@ -283,9 +286,7 @@ const redis = z
   })
   .prefault({});
 
-const channelPattern = z
-  .string()
-  .refine(isValidPattern, 'expected a channel or a pattern of /-separated segments where * is one segment and ** one or more');
+const channelPattern = z.string().refine(isValidPattern, 'expected a channel or a pattern of /-separated segments where * is one segment and ** one or more');
 
 /** Empty string means "not set", so every key has a default and can be given as SSEG_AUTH__… in the environment. */
 const optionalText = (description: string, secret?: SecretKind) =>
@@ -296,12 +297,15 @@ const optionalText = (description: string, secret?: SecretKind) =>
 
 const jwt = z
   .strictObject({
-    secret: optionalText('HMAC key (HS256/384/512) tokens are signed with; at least 32 characters. One of secret, publicKey, jwksUrl turns JWT auth on.', true).superRefine(
-      (value, ctx) => {
-        if (value !== '') notPlaceholder(value, ctx, SET_JWT_SECRET);
-      },
+    secret: optionalText(
+      'HMAC key (HS256/384/512) tokens are signed with; at least 32 characters. One of secret, publicKey, jwksUrl turns JWT auth on.',
+      true,
+    ).superRefine((value, ctx) => {
+      if (value !== '') notPlaceholder(value, ctx, SET_JWT_SECRET);
+    }),
+    publicKey: optionalText(
+      'PEM public key tokens are verified with: RSA of 2048 bits or more (RS256), EC P-256, P-384 or P-521 (ES256, ES384, ES512), or Ed25519 (EdDSA). Any other key is refused at start-up.',
     ),
-    publicKey: optionalText('PEM public key tokens are verified with: RSA of 2048 bits or more (RS256), EC P-256, P-384 or P-521 (ES256, ES384, ES512), or Ed25519 (EdDSA). Any other key is refused at start-up.'),
     jwksUrl: optionalText('URL of a JSON Web Key Set, fetched and cached; an unknown `kid` refetches it (rotation), at most once per jwksCooldown.', 'url'),
     jwksCooldown: duration(
       '30s',
@@ -309,11 +313,15 @@ const jwt = z
       { zero: true },
     ),
     cookie: optionalText('Name of the cookie holding the token (what EventSource sends). Empty: cookies are not read.'),
-    queryParam: optionalText('Query parameter that may carry the token (for clients that can send neither header nor cookie; it is redacted from logs). Empty: off.'),
+    queryParam: optionalText(
+      'Query parameter that may carry the token (for clients that can send neither header nor cookie; it is redacted from logs). Empty: off.',
+    ),
     channelsClaim: z.string().min(1).default('channels').meta({ description: 'Claim listing the channel patterns the holder may subscribe to.' }),
     audience: optionalText('Required `aud`. Empty: not checked.'),
     issuer: optionalText('Required `iss`. Empty: not checked.'),
-    clockTolerance: duration('5s', 'Clock skew allowed when checking exp and nbf. A token is good until exp plus this, and its stream ends then. 0: none.', { zero: true }),
+    clockTolerance: duration('5s', 'Clock skew allowed when checking exp and nbf. A token is good until exp plus this, and its stream ends then. 0: none.', {
+      zero: true,
+    }),
   })
   .prefault({});
 
@@ -346,16 +354,18 @@ const origin = z.string().refine((value) => {
 const auth = z
   .strictObject({
     public: z.array(channelPattern).default([]).meta({ description: 'Channel patterns anyone may subscribe to, without a credential.' }),
-    dropUnauthorized: z
-      .boolean()
-      .default(false)
-      .meta({ description: 'A multi-channel request naming channels its credential does not grant: false refuses it with 403; true opens the stream without them.' }),
+    dropUnauthorized: z.boolean().default(false).meta({
+      description: 'A multi-channel request naming channels its credential does not grant: false refuses it with 403; true opens the stream without them.',
+    }),
     jwt,
     forward,
     ticket,
     cors: z
       .strictObject({
-        origins: z.array(origin).default([]).meta({ description: 'Origins whose pages may open streams with credentials (never a wildcard). Empty: no CORS headers.' }),
+        origins: z
+          .array(origin)
+          .default([])
+          .meta({ description: 'Origins whose pages may open streams with credentials (never a wildcard). Empty: no CORS headers.' }),
       })
       .prefault({}),
   })
@@ -415,10 +425,17 @@ export const configSchema = z
   .strictObject({ server, streams, history, publish, auth, ingress, redis, upstream, demo, metrics, log })
   .superRefine((config, ctx) => {
     if (config.streams.workers > 1 && config.history.backend !== 'redis') {
-      ctx.addIssue({ code: 'custom', path: ['streams', 'workers'], message: 'more than one worker needs history.backend: redis (workers share the log through Redis)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['streams', 'workers'],
+        message: 'more than one worker needs history.backend: redis (workers share the log through Redis)',
+      });
     }
     if (config.history.backend !== 'redis') {
-      for (const [key, list] of [['redisPubsub', config.ingress.redisPubsub.patterns], ['redisStreams', config.ingress.redisStreams.keys]] as const) {
+      for (const [key, list] of [
+        ['redisPubsub', config.ingress.redisPubsub.patterns],
+        ['redisStreams', config.ingress.redisStreams.keys],
+      ] as const) {
         if (list.length > 0) ctx.addIssue({ code: 'custom', path: ['ingress', key], message: 'needs history.backend: redis' });
       }
     }
@@ -431,11 +448,15 @@ export const configSchema = z
     const { jwt, forward, ticket } = config.auth;
     const keySources = [jwt.secret, jwt.publicKey, jwt.jwksUrl].filter((value) => value !== '').length;
     if (keySources > 1) ctx.addIssue({ code: 'custom', path: ['auth', 'jwt'], message: 'set only one of secret, publicKey, jwksUrl' });
-    if (jwt.secret !== '' && jwt.secret.length < 32) ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', 'secret'], message: 'must be at least 32 characters' });
+    if (jwt.secret !== '' && jwt.secret.length < 32)
+      ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', 'secret'], message: 'must be at least 32 characters' });
     // Read here, not first in the JWT authenticator, so check-config refuses a key that could verify no token.
     const publicKey = jwt.publicKey === '' ? undefined : readPublicKey(jwt.publicKey);
     if (publicKey !== undefined && 'problem' in publicKey) ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', 'publicKey'], message: publicKey.problem });
-    for (const [key, value] of [['jwksUrl', jwt.jwksUrl], ['url', forward.url]] as const) {
+    for (const [key, value] of [
+      ['jwksUrl', jwt.jwksUrl],
+      ['url', forward.url],
+    ] as const) {
       if (value !== '' && !/^https?:\/\/[^\s]+$/.test(value)) {
         ctx.addIssue({ code: 'custom', path: ['auth', key === 'url' ? 'forward' : 'jwt', key], message: 'expected an http(s) URL' });
       }

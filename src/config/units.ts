@@ -54,7 +54,7 @@ export function parseDuration(input: string | number): Reading {
   if (text === '') return problem(`expected a duration ${durationExample}`);
   let total = 0;
   let previous = -1;
-  for (let at = 0; at < text.length; ) {
+  for (let at = 0; at < text.length;) {
     durationPart.lastIndex = at;
     const match = durationPart.exec(text);
     if (match === null) return problem(`expected a duration ${durationExample}`);
@@ -104,7 +104,11 @@ export function formatDuration(ms: number): string {
 
 /** The largest binary unit that divides `bytes` exactly: 262144 → `256kb`, 1000 → `1000b`. */
 export function formatSize(bytes: number): string {
-  for (const [unit, size] of [['gb', 1024 ** 3], ['mb', 1024 ** 2], ['kb', 1024]] as const) {
+  for (const [unit, size] of [
+    ['gb', 1024 ** 3],
+    ['mb', 1024 ** 2],
+    ['kb', 1024],
+  ] as const) {
     if (bytes > 0 && bytes % size === 0) return `${bytes / size}${unit}`;
   }
   return `${bytes}b`;

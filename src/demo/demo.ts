@@ -27,7 +27,8 @@ const BURST_FACTOR = 4;
  * Static bytes, read once: the page is three small files served as they are, with no build step.
  * The Content-Security-Policy lets them load only themselves and talk only to this origin.
  */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const read = (name: string): Buffer => readFileSync(new URL(name, import.meta.url));
 
 /**
@@ -87,7 +88,8 @@ export class Demo {
     } catch {
       throw new GatewayError('SSEG_BAD_JSON', 'request body is not valid JSON');
     }
-    const data = typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 1 ? (body as { data?: unknown }).data : undefined;
+    const data =
+      typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 1 ? (body as { data?: unknown }).data : undefined;
     if (typeof data !== 'string' || data.length === 0 || data.length > DEMO_MAX_DATA_CHARS || !data.isWellFormed()) {
       throw new GatewayError('SSEG_BAD_EVENT', `the demo publishes only {"data": "<1-${DEMO_MAX_DATA_CHARS} characters>"}`);
     }

@@ -109,7 +109,8 @@ export function installFrontDoor(server: Server, options: FrontDoorOptions, onSt
         return;
       }
       // A bare CR or LF, bytes after the head (a pipelined request), or a head past the limit: Node's.
-      if (scanned.kind === 'unusual' || scanned.end + HEAD_END.length !== scanned.bytes.length || scanned.end > options.maxHeadBytes) return toNode(scanned.bytes);
+      if (scanned.kind === 'unusual' || scanned.end + HEAD_END.length !== scanned.bytes.length || scanned.end > options.maxHeadBytes)
+        return toNode(scanned.bytes);
       const head = isStreamGet ? parseGetHead(scanned.bytes.toString('latin1', 0, scanned.end), socket) : undefined;
       if (head === undefined) return toNode(scanned.bytes);
       release();

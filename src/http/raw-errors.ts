@@ -8,5 +8,9 @@ function rawError(status: string, code: string, message: string): string {
   return `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
 
-export const HEADERS_TOO_LARGE = rawError('431 Request Header Fields Too Large', 'SSEG_HEADERS_TOO_LARGE', 'request headers (cookies, Last-Event-ID, ...) are too large');
+export const HEADERS_TOO_LARGE = rawError(
+  '431 Request Header Fields Too Large',
+  'SSEG_HEADERS_TOO_LARGE',
+  'request headers (cookies, Last-Event-ID, ...) are too large',
+);
 export const BAD_REQUEST = rawError('400 Bad Request', 'SSEG_BAD_QUERY', 'the request cannot be parsed as HTTP');

@@ -118,7 +118,10 @@ export class Router {
 
 /** The refusal of a target parseTarget did not take. */
 export function badTarget(): GatewayError {
-  return new GatewayError('SSEG_BAD_QUERY', 'the request target cannot be parsed or is not in normal form (no backslash, no . or .. segment, no encoded slash outside a channel)');
+  return new GatewayError(
+    'SSEG_BAD_QUERY',
+    'the request target cannot be parsed or is not in normal form (no backslash, no . or .. segment, no encoded slash outside a channel)',
+  );
 }
 
 export const notFound: Handler = (_request, response, url) => {

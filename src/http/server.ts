@@ -30,7 +30,11 @@ export function createHttpServer(options: HttpServerOptions): { server: Server; 
     if (socket.writable && !socket.writableEnded) hangUp(socket, error.code === 'HPE_HEADER_OVERFLOW' ? HEADERS_TOO_LARGE : BAD_REQUEST);
     else socket.destroy();
   });
-  const frontDoor = installFrontDoor(server, { streamsPath: options.streamsPath, maxHeadBytes: maxHeaderSize, headTimeoutMs: server.headersTimeout }, options.onStream);
+  const frontDoor = installFrontDoor(
+    server,
+    { streamsPath: options.streamsPath, maxHeadBytes: maxHeaderSize, headTimeoutMs: server.headersTimeout },
+    options.onStream,
+  );
   if (upgrade !== undefined) {
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = router.target(request.url)?.pathname;
@@ -42,4 +46,3 @@ export function createHttpServer(options: HttpServerOptions): { server: Server; 
   }
   return { server, frontDoor };
 }
-

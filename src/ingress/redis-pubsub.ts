@@ -122,7 +122,10 @@ export class RedisPubsubIngress implements Ingress {
     if (this.pending.length >= this.maxPending || (this.pending.length > 0 && this.pendingChars + input.data.length > MAX_PENDING_CHARS)) {
       this.options.metrics.redisPubsubDropped.inc({ reason: 'queue-full' });
       if (this.overflow++ === 0) {
-        this.logger.warn({ maxPending: this.maxPending, pendingChars: this.pendingChars }, 'appends to the log are slower than pubsub messages arrive; dropping messages until the queue has room');
+        this.logger.warn(
+          { maxPending: this.maxPending, pendingChars: this.pendingChars },
+          'appends to the log are slower than pubsub messages arrive; dropping messages until the queue has room',
+        );
       }
       return;
     }

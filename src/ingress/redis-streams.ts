@@ -149,7 +149,8 @@ export class RedisStreamsIngress implements Ingress {
         const appended = await this.options.history.appendFromSource(key, events);
         this.options.metrics.eventsPublished.inc({ ingress: 'redis-streams' }, appended);
         const now = Date.now();
-        for (const { sourceId } of events) this.options.metrics.redisIngestLag.observe({ source: 'redis-streams' }, Math.max(0, now - Number(sourceId.slice(0, sourceId.indexOf('-')))) / 1000);
+        for (const { sourceId } of events)
+          this.options.metrics.redisIngestLag.observe({ source: 'redis-streams' }, Math.max(0, now - Number(sourceId.slice(0, sourceId.indexOf('-')))) / 1000);
       }
       this.cursors.set(key, last[0]);
     }

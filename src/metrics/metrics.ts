@@ -55,8 +55,16 @@ export function createMetrics() {
       labelNames: ['result'] as const,
       registers,
     }),
-    eventsDelivered: new Counter({ name: 'sseg_events_delivered_total', help: 'Live events handed to client streams by fan-out (one per event per subscriber, counted once per flush, not per write); replayed events are in sseg_events_replayed_total.', registers }),
-    bytesWritten: new Counter({ name: 'sseg_stream_bytes_total', help: 'Bytes of live events handed to client streams by fan-out (event bytes times subscribers); replay, gap and heartbeat bytes are not counted.', registers }),
+    eventsDelivered: new Counter({
+      name: 'sseg_events_delivered_total',
+      help: 'Live events handed to client streams by fan-out (one per event per subscriber, counted once per flush, not per write); replayed events are in sseg_events_replayed_total.',
+      registers,
+    }),
+    bytesWritten: new Counter({
+      name: 'sseg_stream_bytes_total',
+      help: 'Bytes of live events handed to client streams by fan-out (event bytes times subscribers); replay, gap and heartbeat bytes are not counted.',
+      registers,
+    }),
     fanoutBatch: new Histogram({
       name: 'sseg_fanout_batch_events',
       help: 'Events per fan-out write: how many events of one channel left together in one flush (streams.coalesce).',
@@ -129,7 +137,11 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
-    redisReplayReads: new Counter({ name: 'sseg_redis_replay_reads_total', help: 'Replay reads from the shared Redis log (one per resuming stream).', registers }),
+    redisReplayReads: new Counter({
+      name: 'sseg_redis_replay_reads_total',
+      help: 'Replay reads from the shared Redis log (one per resuming stream).',
+      registers,
+    }),
     redisPubsubDropped: new Counter({
       name: 'sseg_redis_pubsub_dropped_total',
       help: 'Redis Pub/Sub ingress messages lost on the way to the log, by reason: queue-full (appends fell behind and the bridge queue was at its bound), append-failed (the append was refused or unanswered).',

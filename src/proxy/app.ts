@@ -159,7 +159,8 @@ export class AppProxy {
       timer: setTimeout(() => {
         pending.timedOut = true;
         pending.proxyReq?.destroy(timeoutError());
-        if (!pending.answered) this.answerSocket(socket, new GatewayError('SSEG_UPSTREAM_TIMEOUT', 'the app did not answer the websocket upgrade in time'), 'websocket');
+        if (!pending.answered)
+          this.answerSocket(socket, new GatewayError('SSEG_UPSTREAM_TIMEOUT', 'the app did not answer the websocket upgrade in time'), 'websocket');
       }, this.options.responseTimeout),
       proxyReq: undefined,
       timedOut: false,
@@ -242,7 +243,12 @@ function timeoutError(): Error {
 function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
   const value = headers.connection;
   if (value === undefined) return new Set();
-  return new Set(value.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean));
+  return new Set(
+    value
+      .split(',')
+      .map((token) => token.trim().toLowerCase())
+      .filter(Boolean),
+  );
 }
 
 /** Removes the fixed hop-by-hop headers and every header the Connection header names, unless it is one no Connection may name. */

@@ -116,7 +116,9 @@ export class StreamOpener {
     admission.admit(request, response);
     const subscription = parseSubscription(url, request.headers, this.options.streamsPath, this.options.maxChannelsPerStream);
     if (streams.size + this.authorizing >= this.options.maxConnections) {
-      throw new GatewayError('SSEG_TOO_MANY_CONNECTIONS', 'this gateway holds as many streams as it is configured to', { 'Retry-After': String(this.options.retryAfterSeconds) });
+      throw new GatewayError('SSEG_TOO_MANY_CONNECTIONS', 'this gateway holds as many streams as it is configured to', {
+        'Retry-After': String(this.options.retryAfterSeconds),
+      });
     }
     if (!access.enforced) return { subscription, expiresAt: undefined };
     this.authorizing += 1;

@@ -35,7 +35,10 @@ function startApp(gatewayOrigin: () => string): Promise<{ server: Server; port: 
   const server = createServer((request, response) => {
     void (async () => {
       if (request.url === '/login') {
-        const token = await new SignJWT({ sub: 'alice', channels: ['user/alice'] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(SECRET));
+        const token = await new SignJWT({ sub: 'alice', channels: ['user/alice'] })
+          .setProtectedHeader({ alg: 'HS256' })
+          .setExpirationTime('10m')
+          .sign(new TextEncoder().encode(SECRET));
         response.writeHead(302, { 'Set-Cookie': `session=${token}; Path=/; HttpOnly; SameSite=Lax`, 'Location': '/' }).end();
         return;
       }
@@ -58,7 +61,15 @@ describe('a browser on an allowed origin, with a session cookie', () => {
     gatewayOrigin = gw.url;
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   }, 60_000);
 

@@ -7,7 +7,15 @@ import { startGateway, TEST_TOKEN, type TestGateway } from '../support/gateway.t
  * The demo page in a real browser: what a newcomer sees in their first minute. Run with
  * UPDATE_SCREENSHOT=1 to refresh docs/demo.png (the README's picture) from this very page.
  */
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const SCREENSHOT = new URL('../../docs/demo.png', import.meta.url);
 
 describe('demo page in Chromium', () => {
@@ -98,7 +106,12 @@ describe('demo publish path hardening', () => {
 
   it('publishes only to the demo channel: a channel, an event name or a batch in the body is refused', async () => {
     gateway = await startGateway();
-    for (const body of ['{"data":"x","channel":"orders"}', '{"data":"x","event":"gap"}', '{"events":[{"channel":"orders","data":"x"}]}', '{"data":{"nested":true}}']) {
+    for (const body of [
+      '{"data":"x","channel":"orders"}',
+      '{"data":"x","event":"gap"}',
+      '{"events":[{"channel":"orders","data":"x"}]}',
+      '{"data":{"nested":true}}',
+    ]) {
       const response = await demoPublish(gateway.url, body);
       expect(response.status).toBe(400);
       expect(((await response.json()) as { error: string }).error).toBe('SSEG_BAD_EVENT');
@@ -109,7 +122,10 @@ describe('demo publish path hardening', () => {
     gateway = await startGateway();
     const response = await demoPublish(gateway.url, 'data=x', 'text/plain');
     expect(response.status).toBe(400);
-    const preflight = await fetch(`${gateway.url}/demo/publish`, { method: 'OPTIONS', headers: { 'Origin': 'https://evil.example', 'Access-Control-Request-Method': 'POST' } });
+    const preflight = await fetch(`${gateway.url}/demo/publish`, {
+      method: 'OPTIONS',
+      headers: { 'Origin': 'https://evil.example', 'Access-Control-Request-Method': 'POST' },
+    });
     expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
   });
 

@@ -19,7 +19,9 @@ function startApp(): Promise<{ server: Server; url: string; seen: IncomingHttpHe
         return;
       case 'huge':
         // Grants a/b, but buried in an answer far past what the gateway reads.
-        response.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ channels: ['a/b', ...Array.from({ length: 100_000 }, (_, i) => `pad/${i}`)] }));
+        response
+          .writeHead(200, { 'Content-Type': 'application/json' })
+          .end(JSON.stringify({ channels: ['a/b', ...Array.from({ length: 100_000 }, (_, i) => `pad/${i}`)] }));
         return;
       case 'mallory':
         response.writeHead(403).end();

@@ -91,8 +91,15 @@ describe('jwt with an HMAC secret', () => {
   });
 
   it('refuses an expired token, and one not valid yet, beyond the clock tolerance', async () => {
-    const expired = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(now() - 60).sign(key);
-    const early = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setNotBefore(now() + 60).setExpirationTime('5m').sign(key);
+    const expired = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime(now() - 60)
+      .sign(key);
+    const early = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setNotBefore(now() + 60)
+      .setExpirationTime('5m')
+      .sign(key);
     expect((await get(`${gw.url}/events/a/b`, { Authorization: `Bearer ${expired}` })).status).toBe(401);
     expect((await get(`${gw.url}/events/a/b`, { Authorization: `Bearer ${early}` })).status).toBe(401);
   });
@@ -119,7 +126,10 @@ describe('jwt with an HMAC secret', () => {
   });
 
   it('ends the stream when the token expires, and the client resumes by Last-Event-ID with nothing lost', async () => {
-    const shortLived = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(now() + 2).sign(key);
+    const shortLived = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime(now() + 2)
+      .sign(key);
     const client = await get(`${gw.url}/events/user/1`, { Authorization: `Bearer ${shortLived}` });
     expect(client.status).toBe(200);
     const first = await gw.publish('user/1', 'before');

@@ -12,7 +12,9 @@ afterEach(() => {
 
 function signed(body: string, options: { secret?: string; timestamp?: number } = {}): Record<string, string> {
   const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
-  const hex = createHmac('sha256', options.secret ?? HMAC_SECRET).update(`${timestamp}.${body}`).digest('hex');
+  const hex = createHmac('sha256', options.secret ?? HMAC_SECRET)
+    .update(`${timestamp}.${body}`)
+    .digest('hex');
   return { 'Content-Type': 'application/json', 'X-SSEG-Timestamp': timestamp, 'X-SSEG-Signature': `sha256=${hex}` };
 }
 

@@ -100,7 +100,10 @@ describe('sse-gateway serve', () => {
 
   it('exits 0 within server.shutdownTimeout when a client has stopped reading, after the others got their retry', async () => {
     const token = 'drain-token-0123456789abcdef';
-    const config = await writeConfig('drain.yaml', 'server:\n  shutdownTimeout: 2s\nstreams:\n  clientBufferBytes: 2mb\npublish:\n  maxBodyBytes: 2mb\nhistory:\n  maxEvents: 5\n');
+    const config = await writeConfig(
+      'drain.yaml',
+      'server:\n  shutdownTimeout: 2s\nstreams:\n  clientBufferBytes: 2mb\npublish:\n  maxBodyBytes: 2mb\nhistory:\n  maxEvents: 5\n',
+    );
     const { cli, url } = await serve(['--config', config], { SSEG_PUBLISH__TOKENS: token });
     const reader = await openStream(`${url}/events/flood`);
     cleanups.push(() => reader.close());
@@ -117,7 +120,11 @@ describe('sse-gateway serve', () => {
     const batch = JSON.stringify({ events: Array.from({ length: 8 }, () => ({ channel: 'flood', data: 'x'.repeat(16 * 1024) })) });
     for (let published = 0; (await gauge('sseg_stream_buffered_bytes')) === 0; published += 1) {
       expect(published).toBeLessThan(600);
-      const response = await fetch(`${url}/publish`, { method: 'POST', headers: { 'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json' }, body: batch });
+      const response = await fetch(`${url}/publish`, {
+        method: 'POST',
+        headers: { 'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: batch,
+      });
       expect(response.status).toBe(200);
     }
 
@@ -161,7 +168,15 @@ describe('sse-gateway check-config', () => {
     );
     const first = await runCliToEnd(['check-config', file]);
     expect(first.code).toBe(0);
-    for (const line of ['shutdownTimeout: 1s500ms', 'heartbeat: 1m30s', 'coalesce: 0s', 'clientBufferBytes: 1000b', 'maxAge: 2h30m', 'maxBodyBytes: 1536kb', 'cacheTtl: 0s']) {
+    for (const line of [
+      'shutdownTimeout: 1s500ms',
+      'heartbeat: 1m30s',
+      'coalesce: 0s',
+      'clientBufferBytes: 1000b',
+      'maxAge: 2h30m',
+      'maxBodyBytes: 1536kb',
+      'cacheTtl: 0s',
+    ]) {
       expect(first.stdout).toContain(`  ${line}\n`);
     }
     const again = await runCliToEnd(['check-config', await writeConfig('units-again.yaml', first.stdout)]);
@@ -187,7 +202,9 @@ describe('sse-gateway check-config', () => {
     const fallback = await writeConfig('old-example.yaml', 'publish:\n  tokens:\n    - ${SSEG_PUBLISH_TOKEN:-change-me-to-a-long-random-token}\n');
     const unset = await runCliToEnd(['check-config', fallback], { SSEG_PUBLISH_TOKEN: undefined });
     expect(unset.code).toBe(1);
-    expect(unset.stderr).toMatch(/environment variable SSEG_PUBLISH_TOKEN is not set, and the fallback written in the file is a placeholder: set SSEG_PUBLISH_TOKEN/);
+    expect(unset.stderr).toMatch(
+      /environment variable SSEG_PUBLISH_TOKEN is not set, and the fallback written in the file is a placeholder: set SSEG_PUBLISH_TOKEN/,
+    );
     expect((await runCliToEnd(['check-config', fallback], { SSEG_PUBLISH_TOKEN: 'a-real-token-0123456789abcdef' })).code).toBe(0);
   });
 
@@ -200,7 +217,10 @@ describe('sse-gateway check-config', () => {
     const file = await writeConfig('bad.yaml', 'server:\n  port: "http"\nstreams:\n  slowClient: wait\n  typo: 1\nhistory:\n  maxEvents: 0\n');
     const cli = runCli(['check-config', file]);
     expect(await cli.exited).toBe(1);
-    const lines = cli.stderr().split('\n').filter((l) => l.startsWith('  '));
+    const lines = cli
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('  '));
     expect(lines).toHaveLength(4);
     expect(cli.stderr()).toContain('server.port: expected number, got "http"');
     expect(cli.stderr()).toMatch(/streams\.slowClient: .*got "wait"/);
@@ -228,7 +248,9 @@ describe('sse-gateway publish', () => {
   it('takes the token from --token-file (its trailing newline dropped), before SSEG_TOKEN', async () => {
     const app = await capturePublishes();
     const file = await writeConfig('token.txt', 'file-token-0123456789abcdef\n');
-    const result = await runCliToEnd(['publish', '--url', app.url, '--token-file', file, '--channel', 'c', '--id-only', 'x'], { SSEG_TOKEN: 'env-token-0123456789abcdef' });
+    const result = await runCliToEnd(['publish', '--url', app.url, '--token-file', file, '--channel', 'c', '--id-only', 'x'], {
+      SSEG_TOKEN: 'env-token-0123456789abcdef',
+    });
     expect(result).toMatchObject({ code: 0, stdout: 'c-1\n' });
     expect(app.requests[0]?.headers.authorization).toBe('Bearer file-token-0123456789abcdef');
   });
@@ -254,7 +276,16 @@ describe('sse-gateway publish', () => {
     expect(empty.code).toBe(1);
     expect(empty.stderr).toMatch(/empty\.txt: is empty/);
     // Two lines (a key file, not a token): refused before fetch would quote the header it cannot send.
-    const pem = await runCliToEnd(['publish', '--url', app.url, '--token-file', await writeConfig('two-lines.txt', 'line-one-s3cr3t\nline-two-s3cr3t\n'), '--channel', 'c', 'x']);
+    const pem = await runCliToEnd([
+      'publish',
+      '--url',
+      app.url,
+      '--token-file',
+      await writeConfig('two-lines.txt', 'line-one-s3cr3t\nline-two-s3cr3t\n'),
+      '--channel',
+      'c',
+      'x',
+    ]);
     expect(pem.code).toBe(1);
     expect(pem.stderr).toMatch(/the token holds characters a header cannot carry/);
     expect(pem.stderr).not.toContain('s3cr3t');
@@ -317,7 +348,16 @@ describe('sse-gateway publish', () => {
     const bare = await runCliToEnd(['publish', '--url', 'localhost:8080', '--token', 'flag-token-0123456789', '--channel', 'c', 'x']);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toMatch(/--url: expected an http:\/\/ or https:\/\/ URL/);
-    const credentials = await runCliToEnd(['publish', '--url', 'http://app:url-s3cr3t@127.0.0.1:8080', '--token', 'flag-token-0123456789', '--channel', 'c', 'x']);
+    const credentials = await runCliToEnd([
+      'publish',
+      '--url',
+      'http://app:url-s3cr3t@127.0.0.1:8080',
+      '--token',
+      'flag-token-0123456789',
+      '--channel',
+      'c',
+      'x',
+    ]);
     expect(credentials.code).toBe(2);
     expect(credentials.stderr).toMatch(/--url must not carry credentials/);
     expect(credentials.stderr).not.toContain('url-s3cr3t');
@@ -371,7 +411,15 @@ describe('exit codes', () => {
   });
 
   it('refuses the placeholder token at start (serve exits 1 before listening)', async () => {
-    const result = await runCliToEnd(['serve', '--host', '127.0.0.1', '--port', '0', '--config', await writeConfig('serve-placeholder.yaml', 'publish:\n  tokens: [demo-publish-token-change-me]\n')]);
+    const result = await runCliToEnd([
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--config',
+      await writeConfig('serve-placeholder.yaml', 'publish:\n  tokens: [demo-publish-token-change-me]\n'),
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/publish\.tokens\.0: is a placeholder from an example/);
     expect(result.stdout).not.toMatch(/"msg":"listening"/);

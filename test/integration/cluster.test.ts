@@ -62,7 +62,7 @@ async function stream(url: string, headers: Record<string, string> = {}): Promis
 async function publish(url: string, channel: string, data: string): Promise<string> {
   const response = await fetch(`${url}/publish`, {
     method: 'POST',
-    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+    headers: { 'Authorization': `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
     body: JSON.stringify({ channel, data }),
   });
   expect(response.status).toBe(200);

@@ -154,7 +154,10 @@ describe('Dockerfile', () => {
         const specifier = match[1] ?? match[2] ?? '';
         if (specifier.startsWith('.') || specifier.startsWith('node:')) continue;
         // 'pkg/sub' and '@scope/pkg/sub' belong to 'pkg' and '@scope/pkg'.
-        const name = specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+        const name = specifier
+          .split('/')
+          .slice(0, specifier.startsWith('@') ? 2 : 1)
+          .join('/');
         imported.set(name, file);
       }
     }
@@ -175,7 +178,9 @@ describe('Dockerfile', () => {
   });
 
   it('bakes in a default config that validates and listens where EXPOSE and HEALTHCHECK say', () => {
-    const copy = runtime?.instructions.map((i) => (i.keyword === 'COPY' ? parseCopy(i.args) : undefined)).find((c) => c?.dest === '/etc/sse-gateway/gateway.yaml');
+    const copy = runtime?.instructions
+      .map((i) => (i.keyword === 'COPY' ? parseCopy(i.args) : undefined))
+      .find((c) => c?.dest === '/etc/sse-gateway/gateway.yaml');
     expect(copy?.sources).toHaveLength(1);
     const config = resolveConfig(parseConfigText(read(copy?.sources[0] ?? '')));
     expect(config.server.host).toBe('0.0.0.0');
@@ -517,7 +522,15 @@ describe('the compose demo, assembled on loopback as docker-compose.yml assemble
 
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     closers.push(() => browser.close());
     const page = await browser.newPage();

@@ -41,7 +41,9 @@ describe('the front door', () => {
     // Split inside the request line, so the decision is made on a partial first chunk.
     client.socket.write('POST /pub');
     await pause(5);
-    client.socket.write(`lish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 100)}`);
+    client.socket.write(
+      `lish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 100)}`,
+    );
     await pause(5);
     client.socket.write(body.slice(100));
     await expect.poll(() => client.received()).toMatch(/\{"id":"[a-z0-9]+-1"\}$/);
@@ -78,7 +80,7 @@ describe('the front door', () => {
     expect(JSON.parse(body)).toMatchObject({ error: 'SSEG_BAD_CHANNEL' });
   });
 
-  it('keeps the connection after a stream ends cleanly, for the client\'s next request', async () => {
+  it("keeps the connection after a stream ends cleanly, for the client's next request", async () => {
     const gw = await gateway({ streams: { retry: '1s' } });
     const client = raw(gw);
     client.socket.write('GET /events/a HTTP/1.1\r\nHost: x\r\n\r\n');

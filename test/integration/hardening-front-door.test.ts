@@ -40,17 +40,27 @@ describe('hardening: the front door', () => {
   });
   afterAll(() => gw.close());
 
-  it('clients that read their 401 and keep the connection open cannot hold the gateway\'s sockets', async () => {
+  it("clients that read their 401 and keep the connection open cannot hold the gateway's sockets", async () => {
     const before = openFds();
     const clients = 40;
-    const answers = await Promise.all(Array.from({ length: clients }, () => exchange(gw.url, 'GET /events/secret HTTP/1.1\r\nHost: gw\r\n\r\n', { keepOpen: true })));
+    const answers = await Promise.all(
+      Array.from({ length: clients }, () => exchange(gw.url, 'GET /events/secret HTTP/1.1\r\nHost: gw\r\n\r\n', { keepOpen: true })),
+    );
     for (const answer of answers) expect(answer).toMatch(/^HTTP\/1\.1 401 /);
     // Each client keeps its own socket (one fd here); the gateway's side of each must be gone.
     await until(() => openFds() <= before + clients + 4, 'the gateway to close the refused sockets', HANG_UP_LINGER_MS * 4);
   });
 
   it('the nginx rules cannot be bypassed with backslashes and dot segments that the router would resolve', async () => {
-    for (const target of ['/events\\..\\metrics', '/events/../metrics', '/events/%2e%2e/metrics', '/events/%2E%2E/healthz', '/events/./fz', '/metrics/.', '/events%2f..%2fmetrics']) {
+    for (const target of [
+      '/events\\..\\metrics',
+      '/events/../metrics',
+      '/events/%2e%2e/metrics',
+      '/events/%2E%2E/healthz',
+      '/events/./fz',
+      '/metrics/.',
+      '/events%2f..%2fmetrics',
+    ]) {
       for (const method of ['GET', 'POST']) {
         const answer = await exchange(gw.url, `${method} ${target} HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
         expect(answer, `${method} ${target}`).toMatch(/^HTTP\/1\.1 400 /);
@@ -58,7 +68,10 @@ describe('hardening: the front door', () => {
         expect(answer).not.toContain('sseg_');
       }
     }
-    const publish = await exchange(gw.url, `POST /events\\..\\publish HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 29\r\nConnection: close\r\n\r\n{"channel":"fz","data":"x-1"}`);
+    const publish = await exchange(
+      gw.url,
+      `POST /events\\..\\publish HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 29\r\nConnection: close\r\n\r\n{"channel":"fz","data":"x-1"}`,
+    );
     expect(publish).toMatch(/^HTTP\/1\.1 400 /);
   });
 

@@ -21,7 +21,11 @@ function signed(body: string, timestamp = Math.floor(Date.now() / 1000)): Record
   return { 'Content-Type': 'application/json', 'X-SSEG-Timestamp': String(timestamp), 'X-SSEG-Signature': `sha256=${hex}` };
 }
 
-async function post(origin: string, body: string, headers: Record<string, string>): Promise<{ status: number; body: { error?: string; message?: string; id?: string } }> {
+async function post(
+  origin: string,
+  body: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: { error?: string; message?: string; id?: string } }> {
   const response = await fetch(`${origin}/publish`, { method: 'POST', headers, body });
   const text = await response.text();
   expect(text).not.toMatch(/\bat \S+ \(|node_modules|\/work\/|\.ts:\d+|RangeError/);
@@ -52,7 +56,10 @@ describe('hardening: publishing', () => {
 
   it('a publisher writing the scheme as `bearer` (case-insensitive, RFC 9110) is not refused', async () => {
     for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
-      const answer = await post(gw.url, JSON.stringify({ channel: 'orders', data: scheme }), { 'Authorization': `${scheme} ${TEST_TOKEN}`, 'Content-Type': 'application/json' });
+      const answer = await post(gw.url, JSON.stringify({ channel: 'orders', data: scheme }), {
+        'Authorization': `${scheme} ${TEST_TOKEN}`,
+        'Content-Type': 'application/json',
+      });
       expect(answer.status).toBe(200);
     }
   });

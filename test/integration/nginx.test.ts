@@ -306,7 +306,7 @@ describe('nginx in front of a gateway with tickets and a JWT query parameter', (
     for (const secret of [ticket, token, 'SECRETJWT', 'SECRETREFERER', 'access_token', '?']) expect(log).not.toContain(secret);
   });
 
-  it('logs them with the stock combined format if the template\'s access_log goes (the check above can fail)', async () => {
+  it("logs them with the stock combined format if the template's access_log goes (the check above can fail)", async () => {
     const withoutAccessLog = (rendered: string): string => {
       expect(rendered).toMatch(/^\s*access_log \S+ sse_gateway;$/m);
       return rendered.replace(/^\s*access_log \S+ sse_gateway;$/m, '');
@@ -318,7 +318,7 @@ describe('nginx in front of a gateway with tickets and a JWT query parameter', (
   });
 });
 
-describe('nginx and the app\'s WebSockets', () => {
+describe("nginx and the app's WebSockets", () => {
   let wsApp: Server;
   let appConnections: () => number;
   let nginx: TestNginx;
@@ -404,7 +404,7 @@ describe('nginx and the app\'s WebSockets', () => {
 describe('nginx when the gateway cannot take a stream', () => {
   const RETRY_STREAM = /^:unavailable\nretry: (2000|4000|6000|8000)\n\n$/;
 
-  it('answers a full gateway\'s 503 with a 200 retry stream, since EventSource never retries a 503', async () => {
+  it("answers a full gateway's 503 with a 200 retry stream, since EventSource never retries a 503", async () => {
     const stack = await startStack({ streams: { maxConnections: 1, heartbeat: '1h' } });
     const holder = await openStream(`${stack.nginx.httpUrl}/events/full`);
     try {
@@ -438,7 +438,7 @@ describe('nginx when the gateway cannot take a stream', () => {
     expect(delays.size).toBeGreaterThan(1);
   });
 
-  it('passes the gateway\'s other refusals through as they are', async () => {
+  it("passes the gateway's other refusals through as they are", async () => {
     const stack = await startStack({ streams: { heartbeat: '1h' } });
     const response = await fetch(`${stack.nginx.httpUrl}/events?channel=`);
     expect(response.status).toBe(400);
@@ -446,7 +446,9 @@ describe('nginx when the gateway cannot take a stream', () => {
   });
 
   /** An EventSource through nginx across a gateway restart; Redis history makes the resume exact. */
-  async function acrossRestart(edit?: NginxOptions['edit']): Promise<{ source: EventSource; received: MessageEvent[]; errors: () => number; restart: () => Promise<TestGateway> }> {
+  async function acrossRestart(
+    edit?: NginxOptions['edit'],
+  ): Promise<{ source: EventSource; received: MessageEvent[]; errors: () => number; restart: () => Promise<TestGateway> }> {
     const redis = await startRedis();
     const config = { history: { backend: 'redis' }, redis: { url: redis.url }, streams: { retry: '200ms', heartbeat: '1h' } };
     const first = await startStack(config, edit);
@@ -477,7 +479,7 @@ describe('nginx when the gateway cannot take a stream', () => {
     };
   }
 
-  it('keeps a browser\'s EventSource reconnecting across a gateway restart, and it resumes exactly', async () => {
+  it("keeps a browser's EventSource reconnecting across a gateway restart, and it resumes exactly", async () => {
     const stack = stacks.length;
     const run = await acrossRestart();
     const gateway = stacks[stack]?.gateway;
@@ -660,7 +662,9 @@ async function countConnections(port: number): Promise<{ addr: string; connectio
 
 /** Incompressible filler, so gzip's output really grows past nginx's buffers. */
 function randomText(length: number): string {
-  return randomBytes(Math.ceil(length / 2)).toString('hex').slice(0, length);
+  return randomBytes(Math.ceil(length / 2))
+    .toString('hex')
+    .slice(0, length);
 }
 
 /** A stream read through gunzip; gzip output is only readable once nginx has flushed it. */

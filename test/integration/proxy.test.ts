@@ -81,7 +81,9 @@ async function startApp(): Promise<TestApp> {
     socket.on('end', () => socket.end());
     const key = req.headers['sec-websocket-key'] ?? '';
     const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nX-Forwarded-For-Seen: ${String(req.headers['x-forwarded-for'])}\r\n\r\n`);
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nX-Forwarded-For-Seen: ${String(req.headers['x-forwarded-for'])}\r\n\r\n`,
+    );
     socket.on('data', (frame: Buffer) => {
       const text = decodeClientFrame(frame);
       socket.write(encodeServerFrame(`echo: ${text}`));

@@ -32,7 +32,13 @@ describe('POST /publish', () => {
   it('publishes a batch atomically with strictly increasing ids', async () => {
     const gw = await gateway();
     const { status, body } = await gw.publishRaw(
-      JSON.stringify({ events: [{ channel: 'a', data: '1' }, { channel: 'b', data: { two: 2 } }, { channel: 'a', event: 'x', data: '3' }] }),
+      JSON.stringify({
+        events: [
+          { channel: 'a', data: '1' },
+          { channel: 'b', data: { two: 2 } },
+          { channel: 'a', event: 'x', data: '3' },
+        ],
+      }),
     );
     expect(status).toBe(200);
     const seqs = (body.ids ?? []).map((id) => Number(id.split('-')[1]));
@@ -108,7 +114,13 @@ describe('POST /publish', () => {
   it('publishes nothing from a batch with one bad event', async () => {
     const gw = await gateway();
     const answer = await gw.publishRaw(
-      JSON.stringify({ events: [{ channel: 'a', data: 'good' }, { channel: 'a', data: 'good too' }, { channel: 'a', event: 'bad\r', data: 'x' }] }),
+      JSON.stringify({
+        events: [
+          { channel: 'a', data: 'good' },
+          { channel: 'a', data: 'good too' },
+          { channel: 'a', event: 'bad\r', data: 'x' },
+        ],
+      }),
     );
     expect(answer.status).toBe(400);
     expect(answer.body.message).toMatch(/^events\[2\]\.event/);
@@ -131,11 +143,15 @@ describe('POST /publish', () => {
 
     // Chunked: no Content-Length, so the limit must hold while reading.
     const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(`${gw.url}/publish`, { method: 'POST', headers: { Authorization: `Bearer ${TEST_TOKEN}`, 'Transfer-Encoding': 'chunked' } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
+      const req = request(
+        `${gw.url}/publish`,
+        { method: 'POST', headers: { 'Authorization': `Bearer ${TEST_TOKEN}`, 'Transfer-Encoding': 'chunked' } },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
       req.on('error', reject);
       for (let i = 0; i < 4; i += 1) req.write(big.slice(i * 600, (i + 1) * 600));
       req.end();

@@ -20,7 +20,12 @@ afterEach(async () => {
 async function gateways(count: number, extra: Record<string, unknown> = {}): Promise<TestGateway[]> {
   const started: TestGateway[] = [];
   for (let index = 0; index < count; index += 1) {
-    const gateway = await startGateway({ history: { backend: 'redis', ...(extra['history'] as object) }, redis: { url: redis.url }, log: { level: 'warn' }, ...without(extra, 'history') });
+    const gateway = await startGateway({
+      history: { backend: 'redis', ...(extra['history'] as object) },
+      redis: { url: redis.url },
+      log: { level: 'warn' },
+      ...without(extra, 'history'),
+    });
     open.push(gateway);
     started.push(gateway);
   }
@@ -59,7 +64,8 @@ describe('several gateways on one Redis', () => {
     const clients: StreamClient[] = [];
     for (const instance of instances) {
       // New streams and resuming ones (which read the log first), on one channel each and on several.
-      for (let index = 0; index < 4; index += 1) clients.push(await stream(`${instance.url}/events/sub${index}`, index % 2 === 0 ? {} : { 'Last-Event-ID': start }));
+      for (let index = 0; index < 4; index += 1)
+        clients.push(await stream(`${instance.url}/events/sub${index}`, index % 2 === 0 ? {} : { 'Last-Event-ID': start }));
       clients.push(await stream(`${instance.url}/events?channel=sub0&channel=sub1&channel=sub2&channel=sub3`, { 'Last-Event-ID': start }));
     }
     // Every stream is live (it got an event through the fan-out), and still one subscription each.
@@ -189,7 +195,15 @@ describe('several gateways on one Redis', () => {
   it('appends a batch atomically with consecutive ids', async () => {
     const [a, b] = await gateways(2);
     const onB = await stream(`${b!.url}/events?channel=p&channel=q`);
-    const answer = await a!.publishRaw(JSON.stringify({ events: [{ channel: 'p', data: '1' }, { channel: 'q', data: '2', event: 'named' }, { channel: 'p', data: '3' }] }));
+    const answer = await a!.publishRaw(
+      JSON.stringify({
+        events: [
+          { channel: 'p', data: '1' },
+          { channel: 'q', data: '2', event: 'named' },
+          { channel: 'p', data: '3' },
+        ],
+      }),
+    );
     expect(answer.status).toBe(200);
     const seqs = answer.body.ids!.map((id) => Number(id.split('-')[1]));
     expect(seqs).toEqual([seqs[0], seqs[0]! + 1, seqs[0]! + 2]);

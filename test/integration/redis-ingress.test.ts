@@ -136,23 +136,43 @@ describe('Redis Pub/Sub ingress', () => {
     const logRedis = await startRedis();
     open.push({ close: () => logRedis.stop() });
     const lines: string[] = [];
-    const logger = createLogger('warn', new Writable({
+    const logger = createLogger(
+      'warn',
+      new Writable({
         write(chunk: Buffer, _encoding, done) {
           lines.push(chunk.toString());
           done();
         },
-      }));
+      }),
+    );
     const metrics = createMetrics();
-    const history = new RedisHistory({ redis: resolveConfig({ redis: { url: logRedis.url, commandTimeout: '30s' } }).redis, maxEvents: 100, maxAgeMs: 3_600_000, maxChannels: 100_000, logger, metrics });
+    const history = new RedisHistory({
+      redis: resolveConfig({ redis: { url: logRedis.url, commandTimeout: '30s' } }).redis,
+      maxEvents: 100,
+      maxAgeMs: 3_600_000,
+      maxChannels: 100_000,
+      logger,
+      metrics,
+    });
     open.push(history);
     await history.start(5_000);
     const redisConfig = resolveConfig({ redis: { url: redis.url } }).redis;
     // A long lease, so no renewal (a write, held too) falls within the test.
-    const bridge = new RedisPubsubIngress({ redis: redisConfig, patterns: ['q:*'], stripPrefix: 'q:', leaseTtlMs: 60_000, history, logger, metrics, maxPending: 10 });
+    const bridge = new RedisPubsubIngress({
+      redis: redisConfig,
+      patterns: ['q:*'],
+      stripPrefix: 'q:',
+      leaseTtlMs: 60_000,
+      history,
+      logger,
+      metrics,
+      maxPending: 10,
+    });
     open.push(bridge);
     await bridge.start();
     await until(async () => bridge.isLeader && (await patternSubscribers()) === 1, 'the bridge to lead');
-    const dropped = async (): Promise<number> => (await metrics.redisPubsubDropped.get()).values.find((value) => value.labels.reason === 'queue-full')?.value ?? 0;
+    const dropped = async (): Promise<number> =>
+      (await metrics.redisPubsubDropped.get()).values.find((value) => value.labels.reason === 'queue-full')?.value ?? 0;
 
     await logRedis.cli('CLIENT', 'PAUSE', '30000', 'WRITE');
     try {
@@ -164,7 +184,8 @@ describe('Redis Pub/Sub ingress', () => {
     } finally {
       await logRedis.cli('CLIENT', 'UNPAUSE');
     }
-    const stored = async (): Promise<string[]> => (await history.client.xrange('sseg:{log}:ch:held', '-', '+')).map(([, fields]) => fields[fields.indexOf('d') + 1]!);
+    const stored = async (): Promise<string[]> =>
+      (await history.client.xrange('sseg:{log}:ch:held', '-', '+')).map(([, fields]) => fields[fields.indexOf('d') + 1]!);
     await until(async () => (await stored()).length === 11, 'the held and queued messages to be appended');
     expect(await stored()).toEqual(Array.from({ length: 11 }, (_, index) => String(index)));
     expect(await dropped()).toBe(20);

@@ -16,7 +16,12 @@ afterAll(async () => {
 });
 
 async function gateway(): Promise<TestGateway> {
-  const started = await startGateway({ history: { backend: 'redis' }, redis: { url: redis.url, commandTimeout: '1s' }, streams: { retry: '100ms' }, log: { level: 'silent' } });
+  const started = await startGateway({
+    history: { backend: 'redis' },
+    redis: { url: redis.url, commandTimeout: '1s' },
+    streams: { retry: '100ms' },
+    log: { level: 'silent' },
+  });
   scope.defer(() => started.close());
   return started;
 }
@@ -120,7 +125,11 @@ describe('Redis crashes under load', () => {
   it('acknowledges only what survives: across a kill -9 and restart of an appendfsync-always Redis, every 200 is in the log once and in order, and every other answer is a 503', async () => {
     const durable = await startRedis(['--appendonly', 'yes', '--appendfsync', 'always']);
     scope.defer(() => durable.stop());
-    const a = await startGateway({ history: { backend: 'redis', maxEvents: 10_000 }, redis: { url: durable.url, commandTimeout: '1s' }, log: { level: 'silent' } });
+    const a = await startGateway({
+      history: { backend: 'redis', maxEvents: 10_000 },
+      redis: { url: durable.url, commandTimeout: '1s' },
+      log: { level: 'silent' },
+    });
     scope.defer(() => a.close());
     const channels = ['d0', 'd1', 'd2'];
     const acked = new Map(channels.map((channel) => [channel, [] as string[]]));

@@ -140,7 +140,9 @@ describe('shutting down', () => {
     expect(refused.body).toMatchObject({ error: 'SSEG_SHUTTING_DOWN' });
 
     const body = JSON.stringify({ channel: 'late', data: 'x' });
-    const rejected = await publish.finish(`Host: x\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    const rejected = await publish.finish(
+      `Host: x\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
     expect(rejected.head).toMatch(/^HTTP\/1\.1 503 /);
     expect(rejected.head).toMatch(/\r\nRetry-After: 1\r\n/i);
     expect(rejected.body).toMatchObject({ error: 'SSEG_SHUTTING_DOWN' });
@@ -155,7 +157,10 @@ describe('shutting down', () => {
     const app = createServer((_request, response) => (answer = response));
     await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
     scope.defer(() => new Promise((resolve) => app.close(resolve)));
-    const gw = await scope.gateway({ auth: { forward: { url: `http://127.0.0.1:${(app.address() as AddressInfo).port}/auth`, timeout: '10s' } }, log: { level: 'warn' } });
+    const gw = await scope.gateway({
+      auth: { forward: { url: `http://127.0.0.1:${(app.address() as AddressInfo).port}/auth`, timeout: '10s' } },
+      log: { level: 'warn' },
+    });
 
     const client = scope.stream(`${gw.url}/events/a`, { Cookie: 'sid=someone' });
     await until(() => answer !== undefined, 'the app to be asked');

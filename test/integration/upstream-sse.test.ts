@@ -34,7 +34,8 @@ async function startUpstream(): Promise<Upstream> {
   const open = new Set<ServerResponse>();
   const connections: Array<string | undefined> = [];
   const requestHeaders: IncomingHttpHeaders[] = [];
-  const frame = (event: UpstreamEvent): string => `id: ${event.id}\n${event.event === undefined ? '' : `event: ${event.event}\n`}data: ${event.data.split('\n').join('\ndata: ')}\n\n`;
+  const frame = (event: UpstreamEvent): string =>
+    `id: ${event.id}\n${event.event === undefined ? '' : `event: ${event.event}\n`}data: ${event.data.split('\n').join('\ndata: ')}\n\n`;
   const upstream: Upstream = {
     url: '',
     connections,
@@ -159,7 +160,9 @@ describe('upstream SSE ingress (collapse)', () => {
   it('sends the configured headers (an app credential) on the first connection and on every reconnect', async () => {
     upstream = await startUpstream();
     const authorization = 'Bearer upstream-app-credential-0123456789';
-    gateway = await startGateway({ ingress: { upstreamSse: [{ url: upstream.url, channel: 'feed', headers: { Authorization: authorization, 'X-Tenant': 'acme' } }] } });
+    gateway = await startGateway({
+      ingress: { upstreamSse: [{ url: upstream.url, channel: 'feed', headers: { 'Authorization': authorization, 'X-Tenant': 'acme' } }] },
+    });
     const feed = upstream;
     await waitUntil(() => feed.open.size === 1, 'the gateway to connect upstream');
     feed.emit('one');

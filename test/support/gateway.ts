@@ -15,7 +15,10 @@ export interface TestGateway {
   readonly logs: string[];
   /** POST /publish with the test token; resolves with the parsed answer, throws on a non-2xx. */
   publish(channel: string, data: unknown, event?: string): Promise<string>;
-  publishRaw(body: string | Buffer, headers?: Record<string, string>): Promise<{ status: number; body: { error?: string; message?: string; id?: string; ids?: string[] }; headers: Headers }>;
+  publishRaw(
+    body: string | Buffer,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: { error?: string; message?: string; id?: string; ids?: string[] }; headers: Headers }>;
   close(): Promise<void>;
 }
 

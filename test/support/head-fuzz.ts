@@ -22,7 +22,24 @@ export function prng(seed: number): () => number {
   };
 }
 
-const NAMES = ['Host', 'Accept', 'Origin', 'Last-Event-ID', 'Cookie', 'Set-Cookie', 'If-Modified-Since', 'User-Agent', 'Authorization', 'constructor', '__proto__', 'toString', 'X-Pad', 'Content-Length', 'Expect', 'Cache-Control'];
+const NAMES = [
+  'Host',
+  'Accept',
+  'Origin',
+  'Last-Event-ID',
+  'Cookie',
+  'Set-Cookie',
+  'If-Modified-Since',
+  'User-Agent',
+  'Authorization',
+  'constructor',
+  '__proto__',
+  'toString',
+  'X-Pad',
+  'Content-Length',
+  'Expect',
+  'Cache-Control',
+];
 const NASTY = ['\u0000', '\u0001', '\u0008', '\u000b', '\u000c', '\u001b', '\u007f', '\u00a0', '\u00ff', '\t', ' ', '\r', '\n', ';', ',', '"'];
 
 export interface FuzzHead {

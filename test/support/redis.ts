@@ -56,7 +56,9 @@ export async function startRedis(extraArgs: string[] = [], maxPort = 65_535): Pr
     process.exitCode !== null || process.signalCode !== null ? Promise.resolve() : new Promise((resolve) => process.once('exit', () => resolve()));
   /** False when the port turned out to be taken (another suite raced us to it): our server is not the one answering. */
   const launch = async (): Promise<boolean> => {
-    const spawned = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...extraArgs], { stdio: 'ignore' });
+    const spawned = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...extraArgs], {
+      stdio: 'ignore',
+    });
     child = spawned;
     if (await waitForOwnServer(port, spawned, 10_000)) return true;
     spawned.kill('SIGKILL');
@@ -165,7 +167,9 @@ export async function startRedisCluster(size = 3): Promise<TestRedisCluster> {
   try {
     for (let index = 0; index < size; index += 1) {
       // The cluster bus listens on port + 10000, so the port must leave room for it.
-      servers.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${index}.conf`), '--cluster-node-timeout', '2000'], 55_535));
+      servers.push(
+        await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${index}.conf`), '--cluster-node-timeout', '2000'], 55_535),
+      );
     }
     const nodes = servers.map((server) => `127.0.0.1:${server.port}`);
     await new Promise<void>((resolve, reject) => {
@@ -202,7 +206,15 @@ export async function startSentinel(masterPort: number, name = 'mymaster'): Prom
   const file = join(dir, 'sentinel.conf');
   await writeFile(
     file,
-    [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1`, `sentinel down-after-milliseconds ${name} 1000`, `sentinel failover-timeout ${name} 5000`, ''].join('\n'),
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1`,
+      `sentinel down-after-milliseconds ${name} 1000`,
+      `sentinel failover-timeout ${name} 5000`,
+      '',
+    ].join('\n'),
   );
   const child = spawn('redis-server', [file, '--sentinel'], { stdio: 'ignore' });
   await waitForPort(port, 10_000);

@@ -122,7 +122,10 @@ export class EpochGuard {
     if (epoch !== this.current) {
       // The streams resume from the log; notifications up to this head are theirs by replay now.
       this.adopt(epoch, head);
-      return { head, moved: { head, why: why === 'back' ? 'the log went back (lost or restored writes): started a new epoch' : 'the log was reset (new epoch)' } };
+      return {
+        head,
+        moved: { head, why: why === 'back' ? 'the log went back (lost or restored writes): started a new epoch' : 'the log was reset (new epoch)' },
+      };
     }
     if (head > this.seen) this.seen = head;
     return { head };

@@ -77,10 +77,27 @@ export class RedisHistory implements History {
     const now = options.now ?? (() => Date.now());
     this.deadline = new RedisDeadline(options.redis.commandTimeout);
     const read = (epoch: string, after: number, channels: readonly string[]): Promise<CatchUp> => this.read(channels, epoch, after);
-    this.feed = new LiveFeed({ subscriber: this.subscriber, channel: this.keys.notify, sharded, guard: this.guard, logger: this.logger, metrics: options.metrics, now, read });
+    this.feed = new LiveFeed({
+      subscriber: this.subscriber,
+      channel: this.keys.notify,
+      sharded,
+      guard: this.guard,
+      logger: this.logger,
+      metrics: options.metrics,
+      now,
+      read,
+    });
     this.client.on('ready', () => void this.probe());
     this.client.on('close', () => (this.responsive = false));
-    this.sweeper = new Sweeper({ client: this.client, scripts: this.scripts, keys: this.keys, maxAgeMs: options.maxAgeMs, maxChannels: options.maxChannels, logger: this.logger, metrics: options.metrics });
+    this.sweeper = new Sweeper({
+      client: this.client,
+      scripts: this.scripts,
+      keys: this.keys,
+      maxAgeMs: options.maxAgeMs,
+      maxChannels: options.maxChannels,
+      logger: this.logger,
+      metrics: options.metrics,
+    });
   }
 
   async start(timeoutMs: number): Promise<void> {
@@ -117,7 +134,10 @@ export class RedisHistory implements History {
   }
 
   async append(inputs: readonly EventInput[]): Promise<LoggedEvent[]> {
-    const reply = await this.runAppend(inputs.map((input) => ({ sourceId: '', input })), '');
+    const reply = await this.runAppend(
+      inputs.map((input) => ({ sourceId: '', input })),
+      '',
+    );
     const acceptedAt = process.hrtime.bigint();
     const [epoch, , ...seqs] = reply;
     // Only the publisher's answer needs these, and it reads ids: fan-out encodes its own frame from

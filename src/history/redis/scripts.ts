@@ -168,7 +168,14 @@ export class LogScripts {
 
   /** forget.lua: removes at most `limit` of these channels' marks, those whose stream is gone. */
   forget(channels: readonly string[], limit: number): Promise<number> {
-    return this.client.sseForget(2 + channels.length, this.keys.meta, this.keys.trimmed, ...channels.map((channel) => this.keys.stream(channel)), limit, ...channels);
+    return this.client.sseForget(
+      2 + channels.length,
+      this.keys.meta,
+      this.keys.trimmed,
+      ...channels.map((channel) => this.keys.stream(channel)),
+      limit,
+      ...channels,
+    );
   }
 
   /** Redis TIME in ms, read on the node holding the log's keys. */

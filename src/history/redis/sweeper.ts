@@ -33,19 +33,24 @@ export class Sweeper {
 
   start(): void {
     // Jittered so a fleet started together does not scan in step.
-    this.timer = setTimeout(() => {
-      void this.sweep().then(
-        (removed) => {
-          if (removed > 0) this.options.logger.debug({ removed }, 'swept aged events from idle channels');
-        },
-        (error: unknown) => {
-          this.options.metrics.redisCommandsFailed.inc({ op: 'sweep' });
-          this.options.logger.debug({ err: errorInfo(error) }, 'sweep failed; next round will retry');
-        },
-      ).finally(() => {
-        if (!this.stopped) this.start();
-      });
-    }, sweepPeriod(this.options.maxAgeMs) * (0.5 + Math.random()));
+    this.timer = setTimeout(
+      () => {
+        void this.sweep()
+          .then(
+            (removed) => {
+              if (removed > 0) this.options.logger.debug({ removed }, 'swept aged events from idle channels');
+            },
+            (error: unknown) => {
+              this.options.metrics.redisCommandsFailed.inc({ op: 'sweep' });
+              this.options.logger.debug({ err: errorInfo(error) }, 'sweep failed; next round will retry');
+            },
+          )
+          .finally(() => {
+            if (!this.stopped) this.start();
+          });
+      },
+      sweepPeriod(this.options.maxAgeMs) * (0.5 + Math.random()),
+    );
     this.timer.unref();
   }
 
@@ -102,7 +107,10 @@ export class Sweeper {
     let removed = 0;
     for (let start = 0; start < marks.length && removed < excess && !this.stopped; start += 100) {
       const batch = marks.slice(start, start + 100);
-      removed += await scripts.forget(batch.map((mark) => mark.channel), excess - removed);
+      removed += await scripts.forget(
+        batch.map((mark) => mark.channel),
+        excess - removed,
+      );
     }
     return removed;
   }

@@ -20,7 +20,9 @@ describe('HmacVerifier', () => {
   it('refuses another secret, another body, and a bad header', () => {
     expect(() => verifier.verify(headers(NOW / 1000, 'z'.repeat(32)), body)).toThrow(expect.objectContaining({ code: 'SSEG_UNAUTHORIZED' }));
     expect(() => verifier.verify(headers(NOW / 1000), Buffer.from('{}'))).toThrow(expect.objectContaining({ code: 'SSEG_UNAUTHORIZED' }));
-    expect(() => verifier.verify({ ...headers(NOW / 1000), 'x-sseg-signature': 'sha256=zz' }, body)).toThrow(expect.objectContaining({ code: 'SSEG_UNAUTHORIZED' }));
+    expect(() => verifier.verify({ ...headers(NOW / 1000), 'x-sseg-signature': 'sha256=zz' }, body)).toThrow(
+      expect.objectContaining({ code: 'SSEG_UNAUTHORIZED' }),
+    );
   });
 
   it('refuses a timestamp outside the tolerance, in the past or the future', () => {

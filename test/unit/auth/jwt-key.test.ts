@@ -2,7 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { readPublicKey } from '../../../src/auth/jwt-key.ts';
 
-const pem = (pair: { publicKey: { export(options: { type: 'spki'; format: 'pem' }): string | Buffer } }): string => String(pair.publicKey.export({ type: 'spki', format: 'pem' }));
+const pem = (pair: { publicKey: { export(options: { type: 'spki'; format: 'pem' }): string | Buffer } }): string =>
+  String(pair.publicKey.export({ type: 'spki', format: 'pem' }));
 
 describe('readPublicKey: the algorithms follow from the key alone', () => {
   it.each([

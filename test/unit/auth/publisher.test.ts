@@ -21,7 +21,10 @@ function signedHeaders(body: string): Record<string, string> {
 }
 
 async function refusal(pending: Promise<unknown>): Promise<string> {
-  const error = await pending.then(() => undefined, (thrown: unknown) => thrown);
+  const error = await pending.then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
   expect(error).toBeInstanceOf(GatewayError);
   return (error as GatewayError).code;
 }

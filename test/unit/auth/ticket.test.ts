@@ -6,8 +6,7 @@ function setup(max = 10) {
   const clock = () => now;
   const store = new MemoryTicketStore(max, clock);
   const tickets = new TicketAuthenticator(store, 30_000, { now: clock });
-  const redeem = (ticket: string, channels = ['a']) =>
-    tickets.authenticate({ headers: {}, url: new URL(`http://gw/events/a?ticket=${ticket}`), channels });
+  const redeem = (ticket: string, channels = ['a']) => tickets.authenticate({ headers: {}, url: new URL(`http://gw/events/a?ticket=${ticket}`), channels });
   return { store, tickets, redeem, advance: (ms: number) => (now += ms) };
 }
 

@@ -51,7 +51,9 @@ describe('the effective config (check-config)', () => {
     expect(printed['redis']?.['url']).toBe('redis://app:***@cache:6379/2');
     expect((printed['auth']?.['forward'] as Record<string, unknown>)['url']).toBe('https://gw:***@app.internal/auth?key=***');
     expect(printed['upstream']?.['url']).toBe('http://***@app:3000');
-    expect(printed['ingress']?.['upstreamSse']).toEqual([{ url: 'https://feed.internal/live?token=***', channel: 'prices', headers: { Authorization: '***' }, idleTimeout: '5m' }]);
+    expect(printed['ingress']?.['upstreamSse']).toEqual([
+      { url: 'https://feed.internal/live?token=***', channel: 'prices', headers: { Authorization: '***' }, idleTimeout: '5m' },
+    ]);
   });
 
   it('leaves an unset secret empty, so the default reads back (*** would not load)', () => {

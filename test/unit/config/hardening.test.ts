@@ -28,20 +28,28 @@ describe('config errors never echo a secret', () => {
   });
 
   it('publish tokens given as text instead of a list', () => {
-    expect(refusal(() => resolveConfig({ publish: { tokens: `${SECRET}-0123456789` } }))).toMatch(/^publish\.tokens: expected array, got a secret of \d+ characters \(not shown\)$/);
+    expect(refusal(() => resolveConfig({ publish: { tokens: `${SECRET}-0123456789` } }))).toMatch(
+      /^publish\.tokens: expected array, got a secret of \d+ characters \(not shown\)$/,
+    );
   });
 
   it('an HMAC secret too short', () => {
-    expect(refusal(() => resolveConfig({ publish: { hmacSecrets: [SECRET] } }))).toMatch(/^publish\.hmacSecrets\.0: HMAC secrets must be at least 32 characters, got a secret/);
+    expect(refusal(() => resolveConfig({ publish: { hmacSecrets: [SECRET] } }))).toMatch(
+      /^publish\.hmacSecrets\.0: HMAC secrets must be at least 32 characters, got a secret/,
+    );
   });
 
   it('a JWT secret too short', () => {
-    expect(refusal(() => resolveConfig({ auth: { jwt: { secret: SECRET } } }))).toBe('auth.jwt.secret: must be at least 32 characters, got a secret of 14 characters (not shown)');
+    expect(refusal(() => resolveConfig({ auth: { jwt: { secret: SECRET } } }))).toBe(
+      'auth.jwt.secret: must be at least 32 characters, got a secret of 14 characters (not shown)',
+    );
   });
 
   it('a JWT secret beside a JWKS URL: the "only one of" rule does not print the mapping', () => {
     const secret = `${SECRET}-${'x'.repeat(32)}`;
-    expect(refusal(() => resolveConfig({ auth: { jwt: { secret, jwksUrl: 'https://id.example.com/jwks' } } }), SECRET)).toBe('auth.jwt: set only one of secret, publicKey, jwksUrl');
+    expect(refusal(() => resolveConfig({ auth: { jwt: { secret, jwksUrl: 'https://id.example.com/jwks' } } }), SECRET)).toBe(
+      'auth.jwt: set only one of secret, publicKey, jwksUrl',
+    );
   });
 
   it('a Redis URL with a password that fails its pattern', () => {
@@ -67,7 +75,13 @@ describe('config errors never echo a secret', () => {
 
   it('an upstream SSE endpoint: a bad URL keeps its host, a bad header shows no value', () => {
     const text = refusal(() =>
-      resolveConfig({ ingress: { upstreamSse: [{ url: `ws://feed:${SECRET}@app/live?token=${SECRET}`, channel: 'prices', headers: { Authorization: 12_345_678, 'X-Key': [SECRET] } }] } }),
+      resolveConfig({
+        ingress: {
+          upstreamSse: [
+            { url: `ws://feed:${SECRET}@app/live?token=${SECRET}`, channel: 'prices', headers: { 'Authorization': 12_345_678, 'X-Key': [SECRET] } },
+          ],
+        },
+      }),
     );
     expect(text).toContain('ingress.upstreamSse.0.url: expected an http:// or https:// URL of an SSE endpoint, got "ws://feed:***@app/live?token=***"');
     expect(text).toContain('ingress.upstreamSse.0.headers.Authorization: expected string, got a number (not shown)');
@@ -82,7 +96,9 @@ describe('config errors never echo a secret', () => {
   });
 
   it('a secret from ${VAR} interpolation that fails its rule', () => {
-    expect(refusal(() => resolveConfig(parseConfigText('publish:\n  tokens: ["${TOKEN}"]\n'), { TOKEN: SECRET }))).toMatch(/^publish\.tokens\.0: .*got a secret of 14 characters/);
+    expect(refusal(() => resolveConfig(parseConfigText('publish:\n  tokens: ["${TOKEN}"]\n'), { TOKEN: SECRET }))).toMatch(
+      /^publish\.tokens\.0: .*got a secret of 14 characters/,
+    );
   });
 
   it('a file that is a bare token, given as --config by mistake', () => {

@@ -65,12 +65,15 @@ describe('resolveConfig', () => {
   });
 
   it('applies SSEG_SECTION__KEY overrides, typed by YAML and insensitive to case and underscores', () => {
-    const config = resolveConfig({ server: { port: 1234 } }, {
-      SSEG_SERVER__PORT: '9000',
-      SSEG_STREAMS__MAX_CONNECTIONS: '5',
-      SSEG_STREAMS__SLOW_CLIENT: 'drop-oldest',
-      SSEG_PUBLISH__TOKENS: 'first-token-0123456789,second-token-0123456789',
-    });
+    const config = resolveConfig(
+      { server: { port: 1234 } },
+      {
+        SSEG_SERVER__PORT: '9000',
+        SSEG_STREAMS__MAX_CONNECTIONS: '5',
+        SSEG_STREAMS__SLOW_CLIENT: 'drop-oldest',
+        SSEG_PUBLISH__TOKENS: 'first-token-0123456789,second-token-0123456789',
+      },
+    );
     expect(config.server.port).toBe(9000);
     expect(config.streams.maxConnections).toBe(5);
     expect(config.streams.slowClient).toBe('drop-oldest');
@@ -130,7 +133,9 @@ describe('loadConfig', () => {
 
   it('refuses YAML the gateway would read differently from its author: an unknown tag', () => {
     // The YAML library would drop `!vault` with a warning, and the gateway run on the literal text.
-    expect(problemsOf(() => parseConfigText('auth:\n  jwt:\n    secret: !vault secret/sse#jwt\n', 'gw.yaml'))).toEqual(['gw.yaml:3:13: Unresolved tag: !vault']);
+    expect(problemsOf(() => parseConfigText('auth:\n  jwt:\n    secret: !vault secret/sse#jwt\n', 'gw.yaml'))).toEqual([
+      'gw.yaml:3:13: Unresolved tag: !vault',
+    ]);
   });
 
   it('names the line of a YAML syntax error', async () => {

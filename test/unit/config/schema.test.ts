@@ -18,7 +18,14 @@ const sizeKeys = keys.filter((doc) => doc.type === 'size').map((doc) => doc.key)
 const countKeys = keys.filter((doc) => doc.type === 'integer').map((doc) => doc.key);
 
 /** The keys where 0 means something, each documented so; everywhere else 0 is refused. */
-const zeroMeansSomething = new Set(['streams.coalesce', 'auth.jwt.clockTolerance', 'auth.jwt.jwksCooldown', 'auth.forward.cacheTtl', 'server.port', 'streams.maxConnectionsPerIp']);
+const zeroMeansSomething = new Set([
+  'streams.coalesce',
+  'auth.jwt.clockTolerance',
+  'auth.jwt.jwksCooldown',
+  'auth.forward.cacheTtl',
+  'server.port',
+  'streams.maxConnectionsPerIp',
+]);
 
 describe('durations', () => {
   it('refuses a duration without a unit, naming the units (maxAge: 15 was silently 15 ms)', () => {
@@ -29,7 +36,9 @@ describe('durations', () => {
   });
 
   it('refuses an unknown unit, naming the units there are', () => {
-    expect(problemsOf(() => resolveConfig({ history: { maxAge: '2w' } }))).toEqual(['history.maxAge: unknown duration unit: units are ms, s, m, h, d, got "2w"']);
+    expect(problemsOf(() => resolveConfig({ history: { maxAge: '2w' } }))).toEqual([
+      'history.maxAge: unknown duration unit: units are ms, s, m, h, d, got "2w"',
+    ]);
   });
 
   it('reads compound and decimal durations', () => {
@@ -49,18 +58,24 @@ describe('durations', () => {
   });
 
   it('refuses a value that is neither text nor number with what a duration looks like', () => {
-    expect(problemsOf(() => resolveConfig({ streams: { heartbeat: true } }))).toEqual(['streams.heartbeat: expected a duration such as 500ms, 15s or 2h30m, got true']);
+    expect(problemsOf(() => resolveConfig({ streams: { heartbeat: true } }))).toEqual([
+      'streams.heartbeat: expected a duration such as 500ms, 15s or 2h30m, got true',
+    ]);
   });
 
   it('refuses timers longer than Node can wait (a 30d heartbeat would beat every millisecond)', () => {
-    expect(problemsOf(() => resolveConfig({ streams: { heartbeat: '30d' } }))).toEqual(['streams.heartbeat: must be at most 24d (the longest a Node.js timer waits), got "30d"']);
+    expect(problemsOf(() => resolveConfig({ streams: { heartbeat: '30d' } }))).toEqual([
+      'streams.heartbeat: must be at most 24d (the longest a Node.js timer waits), got "30d"',
+    ]);
     expect(resolveConfig({ streams: { heartbeat: '24d' } }).streams.heartbeat).toBe(24 * 86_400_000);
     // History age is compared with event times, never waited for.
     expect(resolveConfig({ history: { maxAge: '90d' } }).history.maxAge).toBe(90 * 86_400_000);
   });
 
   it('refuses an HMAC tolerance under the one second X-SSEG-Timestamp can express', () => {
-    expect(problemsOf(() => resolveConfig({ publish: { hmacTolerance: '500ms' } }))[0]).toMatch(/^publish\.hmacTolerance: must be at least 1s: X-SSEG-Timestamp counts whole seconds/);
+    expect(problemsOf(() => resolveConfig({ publish: { hmacTolerance: '500ms' } }))[0]).toMatch(
+      /^publish\.hmacTolerance: must be at least 1s: X-SSEG-Timestamp counts whole seconds/,
+    );
   });
 });
 
@@ -81,7 +96,9 @@ describe('zeros that would not mean "off"', () => {
   });
 
   it.each(countKeys.filter((key) => !zeroMeansSomething.has(key)))('refuses %s: 0', (key) => {
-    expect(problemsOf(() => resolveConfig(at(key, 0)))).toEqual([`${key}: must be at least 1${key === 'server.backlog' || key === 'streams.workers' ? '' : ' (0 does not turn this off)'}, got 0`]);
+    expect(problemsOf(() => resolveConfig(at(key, 0)))).toEqual([
+      `${key}: must be at least 1${key === 'server.backlog' || key === 'streams.workers' ? '' : ' (0 does not turn this off)'}, got 0`,
+    ]);
   });
 
   it('refuses ingress.upstreamSse idleTimeout: 0', () => {
@@ -133,7 +150,9 @@ describe('placeholders', () => {
     expect(problemsOf(() => resolveConfig({ publish: { hmacSecrets: ['replace-me-with-32-random-characters!'] } }))[0]).toMatch(
       /^publish\.hmacSecrets\.0: is a placeholder from an example, not a secret: .*SSEG_PUBLISH__HMAC_SECRETS/,
     );
-    expect(problemsOf(() => resolveConfig({ auth: { jwt: { secret: 'changeme-changeme-changeme-changeme' } } }))[0]).toMatch(/^auth\.jwt\.secret: is a placeholder .*SSEG_AUTH__JWT__SECRET/);
+    expect(problemsOf(() => resolveConfig({ auth: { jwt: { secret: 'changeme-changeme-changeme-changeme' } } }))[0]).toMatch(
+      /^auth\.jwt\.secret: is a placeholder .*SSEG_AUTH__JWT__SECRET/,
+    );
   });
 
   it("refuses check-config's mask fed back as a secret, rather than taking *** as the token", () => {
@@ -151,7 +170,9 @@ describe('unknown keys', () => {
   it('suggests the closest key of the same section', () => {
     expect(problemsOf(() => resolveConfig({ streams: { heartbeet: '1s' } }))).toEqual(['streams.heartbeet: unknown key (did you mean streams.heartbeat?)']);
     expect(problemsOf(() => resolveConfig({ server: { hots: '0.0.0.0' } }))).toEqual(['server.hots: unknown key (did you mean server.host?)']);
-    expect(problemsOf(() => resolveConfig({ streams: { max_connections: 5 } }))).toEqual(['streams.max_connections: unknown key (did you mean streams.maxConnections?)']);
+    expect(problemsOf(() => resolveConfig({ streams: { max_connections: 5 } }))).toEqual([
+      'streams.max_connections: unknown key (did you mean streams.maxConnections?)',
+    ]);
   });
 
   it('suggests a key of another section when the name belongs there', () => {

@@ -48,7 +48,8 @@ export function registerHistoryContract(name: string, backend: HistoryBackend): 
     }
 
     /** One event per channel named, in one batch; data `d<index>`. */
-    const publish = (log: History, ...channels: string[]): Promise<LoggedEvent[]> => log.append(channels.map((channel, index) => ({ channel, data: `d${index}` })));
+    const publish = (log: History, ...channels: string[]): Promise<LoggedEvent[]> =>
+      log.append(channels.map((channel, index) => ({ channel, data: `d${index}` })));
 
     /** Every event the log tells its listeners of, in the order it tells them. */
     function listen(log: History): LoggedEvent[] {
@@ -80,7 +81,12 @@ export function registerHistoryContract(name: string, backend: HistoryBackend): 
         expect(events.map((event) => event.seq)).toEqual([first, first + 1, first + 2]);
         expect(new Set(events.map((event) => event.frame.toString().split('data: ')[1]))).toHaveProperty('size', 1);
       }
-      expect(batches.flat().map((event) => event.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 15 }, (_, index) => index + 1));
+      expect(
+        batches
+          .flat()
+          .map((event) => event.seq)
+          .sort((x, y) => x - y),
+      ).toEqual(Array.from({ length: 15 }, (_, index) => index + 1));
     });
 
     it('lets a reader woken by the first event of a batch see the whole batch', async () => {
@@ -95,7 +101,11 @@ export function registerHistoryContract(name: string, backend: HistoryBackend): 
     it('tells listeners of every event once, in seq order, with the id and frame the append returned', async () => {
       const log = await open();
       const heard = listen(log);
-      const appended = [...(await publish(log, 'a', 'b')), ...(await log.append([{ channel: 'c', event: 'e', data: 'x' }])), ...(await publish(log, 'b', 'a', 'c'))];
+      const appended = [
+        ...(await publish(log, 'a', 'b')),
+        ...(await log.append([{ channel: 'c', event: 'e', data: 'x' }])),
+        ...(await publish(log, 'b', 'a', 'c')),
+      ];
       await until(() => heard.length >= appended.length, 'every event told');
       expect(heard.map((event) => event.id)).toEqual(appended.map((event) => event.id));
       expect(heard.map((event) => event.channel)).toEqual(appended.map((event) => event.channel));

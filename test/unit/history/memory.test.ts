@@ -66,7 +66,7 @@ describe('MemoryHistory', () => {
     expect(describeItems(await log.replay(['a'], `${log.epoch}-2`))).toEqual(['a:3', 'a:4']);
   });
 
-  it('keeps other channels exact around one channel\'s gap in a multi-channel replay', async () => {
+  it("keeps other channels exact around one channel's gap in a multi-channel replay", async () => {
     const log = history({ maxEvents: 2 });
     // seq: a1 b2 a3 a4 a5 b6 → a keeps 4,5 (evicted through 3), b keeps 2,6.
     await publish(log, 'a', 'b', 'a', 'a', 'a', 'b');

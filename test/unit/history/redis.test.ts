@@ -39,7 +39,15 @@ type HistoryOptions = Partial<HistoryBounds>;
 /** A RedisHistory that was never started: it appends, but never subscribed, so it knows nothing of what the log issued before. */
 async function unstarted(options: HistoryOptions = {}): Promise<RedisHistory> {
   const config = resolveConfig({ redis: { url: redis.url, commandTimeout: '1s' } });
-  const log = new RedisHistory({ redis: config.redis, maxEvents: 100, maxAgeMs: 3_600_000, maxChannels: 100_000, logger: createLogger('silent'), metrics: createMetrics(), ...options });
+  const log = new RedisHistory({
+    redis: config.redis,
+    maxEvents: 100,
+    maxAgeMs: 3_600_000,
+    maxChannels: 100_000,
+    logger: createLogger('silent'),
+    metrics: createMetrics(),
+    ...options,
+  });
   open.push(log);
   await poll(() => log.client.status === 'ready', 'the command connection', 5_000);
   return log;
@@ -95,7 +103,10 @@ describe('RedisHistory', () => {
     const a = await history();
     const b = await history();
     const [first] = await a.append([{ channel: 'x', data: '1' }]);
-    const [second, third] = await b.append([{ channel: 'y', data: '2' }, { channel: 'x', data: '3', event: 'named' }]);
+    const [second, third] = await b.append([
+      { channel: 'y', data: '2' },
+      { channel: 'x', data: '3', event: 'named' },
+    ]);
     expect([first!.seq, second!.seq, third!.seq]).toEqual([1, 2, 3]);
     const epoch = first!.id.split('-')[0];
     expect(third!.id).toBe(`${epoch}-3`);
@@ -123,7 +134,11 @@ describe('RedisHistory', () => {
   it('replays after a cursor across channels, in global order, and flags bad, foreign and future ids at the head', async () => {
     const log = await history();
     const [one] = await log.append([{ channel: 'a', data: '1' }]);
-    await log.append([{ channel: 'b', data: '2' }, { channel: 'c', data: '3' }, { channel: 'a', data: '4' }]);
+    await log.append([
+      { channel: 'b', data: '2' },
+      { channel: 'c', data: '3' },
+      { channel: 'a', data: '4' },
+    ]);
     expect(describeItems(await log.replay(['a', 'b'], one!.id))).toEqual(['b:2', 'a:4']);
     expect(describeItems(await log.replay(['a'], 'not-an-id!'))).toEqual(['gap(malformed-id@4:a)']);
     // An id from another epoch: a gap where this epoch began (a new log: seq 0), then all of this epoch.
@@ -135,7 +150,11 @@ describe('RedisHistory', () => {
     const log = await history({ maxEvents: 2 });
     const [a1] = await log.append([{ channel: 'a', data: 'a1' }]);
     const [b1] = await log.append([{ channel: 'b', data: 'b1' }]);
-    await log.append([{ channel: 'a', data: 'a2' }, { channel: 'a', data: 'a3' }, { channel: 'a', data: 'a4' }]);
+    await log.append([
+      { channel: 'a', data: 'a2' },
+      { channel: 'a', data: 'a3' },
+      { channel: 'a', data: 'a4' },
+    ]);
     // a1 (1) and a2 (3) were trimmed: a client at 1 missed a2; a client at 3 (past a2) missed nothing.
     expect(describeItems(await log.replay(['a'], a1!.id))).toEqual(['gap(trimmed@3:a)', 'a:4', 'a:5']);
     expect(describeItems(await log.replay(['a'], a1!.id.replace(/-1$/, '-3')))).toEqual(['a:4', 'a:5']);
@@ -255,7 +274,11 @@ describe('RedisHistory', () => {
     await admin.config('SET', 'maxclients', '1');
     await killSubscribers();
     await until(() => !log.isReady(), 'the log to notice');
-    const missed = await stranger.append([{ channel: 'm', data: '2' }, { channel: 'unfollowed', data: '3' }, { channel: 'm', data: '4' }]);
+    const missed = await stranger.append([
+      { channel: 'm', data: '2' },
+      { channel: 'unfollowed', data: '3' },
+      { channel: 'm', data: '4' },
+    ]);
     await admin.config('SET', 'maxclients', '10000');
     await until(() => log.isReady(), 'the catch-up after the outage');
     const [next] = await stranger.append([{ channel: 'm', data: '5' }]);
@@ -322,7 +345,10 @@ describe('RedisHistory', () => {
     const seenB = collect(b);
     const [first] = await a.append([{ channel: 'r', data: 'kept' }]);
     const restore = await snapshot();
-    const lost = await a.append([{ channel: 'r', data: 'lost 1' }, { channel: 'r', data: 'lost 2' }]);
+    const lost = await a.append([
+      { channel: 'r', data: 'lost 1' },
+      { channel: 'r', data: 'lost 2' },
+    ]);
     await until(() => seenB.length === 3, 'B to hear all three');
     await restore();
     expect(await redis.cli('HGET', keys.meta, 'seq')).toBe('1');
@@ -345,7 +371,10 @@ describe('RedisHistory', () => {
     const seen = collect(log);
     await log.append([{ channel: 'n', data: '1' }]);
     const restore = await snapshot();
-    await log.append([{ channel: 'n', data: '2' }, { channel: 'n', data: '3' }]);
+    await log.append([
+      { channel: 'n', data: '2' },
+      { channel: 'n', data: '3' },
+    ]);
     await until(() => seen.length === 3, 'three notifications');
     const heard = seen.map((event) => event.id);
     const oldEpoch = heard[0]!.split('-')[0];
@@ -375,7 +404,10 @@ describe('RedisHistory', () => {
     const stranger = await unstarted();
     await log.append([{ channel: 'f', data: '1' }]);
     const restore = await snapshot();
-    await log.append([{ channel: 'f', data: '2' }, { channel: 'f', data: '3' }]);
+    await log.append([
+      { channel: 'f', data: '2' },
+      { channel: 'f', data: '3' },
+    ]);
     await until(() => seen.length === 3, 'three notifications');
     const oldEpoch = seen[0]!.id.split('-')[0];
 
@@ -404,7 +436,12 @@ describe('RedisHistory', () => {
   it('keeps the trimmed hash to maxChannels marks, forgetting the lowest of channels with no stream left, and gaps stay safe', async () => {
     const log = await history({ maxAgeMs: 60_000, maxChannels: 2 });
     await redis.cli('HINCRBY', keys.meta, 'seq', '6');
-    for (const [channel, seq] of [['i1', 2], ['i2', 3], ['i3', 4], ['i4', 5]] as const) {
+    for (const [channel, seq] of [
+      ['i1', 2],
+      ['i2', 3],
+      ['i3', 4],
+      ['i4', 5],
+    ] as const) {
       await redis.cli('XADD', keys.stream(channel), `${seq}-0`, 't', '1000', 'd', 'old');
     }
     // A channel still in use, with the lowest mark of all: kept, because its stream exists.
@@ -428,8 +465,14 @@ describe('RedisHistory', () => {
 
   it('keeps no more channel streams than maxChannels: the least recently appended is deleted, its mark kept', async () => {
     const log = await history({ maxChannels: 2 });
-    await log.append([{ channel: 'a', data: '1' }, { channel: 'b', data: '2' }]);
-    await log.append([{ channel: 'a', data: '3' }, { channel: 'c', data: '4' }]);
+    await log.append([
+      { channel: 'a', data: '1' },
+      { channel: 'b', data: '2' },
+    ]);
+    await log.append([
+      { channel: 'a', data: '3' },
+      { channel: 'c', data: '4' },
+    ]);
     // b (latest append seq 2) was the least recently appended when c made three.
     const streams = async (): Promise<string[]> => (await admin.keys(keys.stream('*'))).map((key) => keys.channelOf(key)).sort();
     expect(await streams()).toEqual(['a', 'c']);
@@ -445,7 +488,11 @@ describe('RedisHistory', () => {
     const log = await history({ maxChannels: 2 });
     // Streams as a gateway from before the channel index wrote them: recent, but in no index.
     await redis.cli('HINCRBY', keys.meta, 'seq', '3');
-    for (const [channel, seq] of [['p', 1], ['q', 2], ['r', 3]] as const) {
+    for (const [channel, seq] of [
+      ['p', 1],
+      ['q', 2],
+      ['r', 3],
+    ] as const) {
       await redis.cli('XADD', keys.stream(channel), `${seq}-0`, 't', String(Date.now()), 'd', 'legacy');
     }
     expect(await log.sweep()).toBe(0);
@@ -453,7 +500,11 @@ describe('RedisHistory', () => {
     expect(await admin.keys(keys.stream('*'))).toHaveLength(2);
     const epoch = await redis.cli('HGET', keys.meta, 'epoch');
     // Whichever went, a resume on it gets a gap at its newest seq; the others replay whole.
-    for (const [channel, seq] of [['p', 1], ['q', 2], ['r', 3]] as const) {
+    for (const [channel, seq] of [
+      ['p', 1],
+      ['q', 2],
+      ['r', 3],
+    ] as const) {
       const items = describeItems(await log.replay([channel], `${epoch}-0`));
       expect([[`${channel}:${seq}`], [`gap(trimmed@${seq}:${channel})`]]).toContainEqual(items);
     }
@@ -473,7 +524,10 @@ describe('RedisHistory', () => {
     await killSubscribers();
     await until(() => !log.isReady(), 'the log to notice');
     // Two other channels: the stream of the last event the log heard is evicted while it cannot hear.
-    await stranger.append([{ channel: 'x', data: '2' }, { channel: 'y', data: '3' }]);
+    await stranger.append([
+      { channel: 'x', data: '2' },
+      { channel: 'y', data: '3' },
+    ]);
     expect(await admin.exists(keys.stream('heard'))).toBe(0);
     await admin.config('SET', 'maxclients', '10000');
     await until(() => log.isReady(), 'the check after the outage');

@@ -45,7 +45,10 @@ describe('parseGetHead', () => {
     ['a header named constructor', head('GET /e HTTP/1.1', 'Host: x', 'constructor: 1')],
     ['a header named __proto__', head('GET /e HTTP/1.1', 'Host: x', '__proto__: 1')],
     ['Expect: 100-continue', head('GET /e HTTP/1.1', 'Host: x', 'Expect: 100-continue')],
-    ...['\u0000', '\u0001', '\u001b', '\u007f', '\n', '\r'].map((byte): [string, string] => [`byte ${JSON.stringify(byte)} in a value`, head('GET /e HTTP/1.1', 'Host: x', `X-A: a${byte}b`)]),
+    ...['\u0000', '\u0001', '\u001b', '\u007f', '\n', '\r'].map((byte): [string, string] => [
+      `byte ${JSON.stringify(byte)} in a value`,
+      head('GET /e HTTP/1.1', 'Host: x', `X-A: a${byte}b`),
+    ]),
   ])('leaves %s to Node', (_case, text) => {
     expect(parseGetHead(text, socket)).toBeUndefined();
   });

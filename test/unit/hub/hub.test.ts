@@ -58,7 +58,14 @@ describe('Hub', () => {
     const both = new Recorder();
     hub.subscribe('a', both, 2);
     hub.subscribe('b', both, 2);
-    for (const [seq, channel] of [[1, 'a'], [2, 'b'], [3, 'a'], [4, 'c'], [5, 'b']] as const) hub.publish(event(seq, channel));
+    for (const [seq, channel] of [
+      [1, 'a'],
+      [2, 'b'],
+      [3, 'a'],
+      [4, 'c'],
+      [5, 'b'],
+    ] as const)
+      hub.publish(event(seq, channel));
     await nextTurn();
     expect(both.seqs.flat()).toEqual([1, 2, 3, 5]);
   });
@@ -85,7 +92,12 @@ describe('Hub', () => {
     })();
     hub.subscribe('a', both, 2);
     hub.subscribe('b', both, 2);
-    for (const [seq, channel] of [[1, 'a'], [2, 'b'], [3, 'a']] as const) hub.publish(event(seq, channel));
+    for (const [seq, channel] of [
+      [1, 'a'],
+      [2, 'b'],
+      [3, 'a'],
+    ] as const)
+      hub.publish(event(seq, channel));
     await nextTurn();
     expect(steps).toEqual(['gather', 'deliver 1 (held)', 'deliver 2 (held)', 'deliver 3 (held)', 'release']);
     // A flush of one event has nothing to gather.
@@ -112,7 +124,10 @@ describe('Hub', () => {
     await nextTurn();
     expect(a.seqs).toEqual([[1], [2]]);
     expect(b.seqs).toEqual([[1]]);
-    expect(seen).toEqual([[[1], 2], [[2], 1]]);
+    expect(seen).toEqual([
+      [[1], 2],
+      [[2], 1],
+    ]);
     expect(hub.channelCount).toBe(0);
   });
 });

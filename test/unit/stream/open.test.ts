@@ -125,7 +125,8 @@ function setup(options: { access?: AccessDecider; maxConnections?: number; maxPe
     reply: new FakeReply(socket),
     url: new URL(target, 'http://gateway.invalid'),
   });
-  const rejected = async (code: string): Promise<number> => (await metrics.connectionsRejected.get()).values.find((value) => value.labels['code'] === code)?.value ?? 0;
+  const rejected = async (code: string): Promise<number> =>
+    (await metrics.connectionsRejected.get()).values.find((value) => value.labels['code'] === code)?.value ?? 0;
   return { opener, streams, expiry, request, rejected, drain: () => (draining = true) };
 }
 
