@@ -8,13 +8,13 @@ import { PublisherAuth, type SignatureMemory } from './auth/publisher.ts';
 import { MemorySignatureReplayGuard } from './auth/signature-replay.ts';
 import { RedisSignatureReplayGuard } from './auth/signature-replay-redis.ts';
 import { RedisTicketStore } from './auth/ticket-redis.ts';
+import { issueTickets } from './auth/ticket-route.ts';
 import type { Config } from './config/schema.ts';
-import { Demo, DEMO_PAGE_PATH, DEMO_PUBLISH_PATH, DEMO_SCRIPT_PATH, DEMO_STYLE_PATH } from './demo/demo.ts';
+import { Demo } from './demo/demo.ts';
 import type { History } from './history/history.ts';
 import { MemoryHistory } from './history/memory.ts';
 import { RedisHistory } from './history/redis/log.ts';
 import { Health } from './http/health.ts';
-import { sendJson } from './http/reply.ts';
 import { Router, notFound } from './http/router.ts';
 import { createHttpServer } from './http/server.ts';
 import { Hub } from './hub/hub.ts';
@@ -22,9 +22,10 @@ import type { Ingress } from './ingress/ingress.ts';
 import { RedisPubsubIngress } from './ingress/redis-pubsub.ts';
 import { RedisStreamsIngress } from './ingress/redis-streams.ts';
 import { UpstreamSseIngress } from './ingress/upstream-sse.ts';
-import { parseJsonBody, WebhookIngress } from './ingress/webhook.ts';
+import { WebhookIngress } from './ingress/webhook.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { recordFanout } from './metrics/fanout.ts';
+import { serveMetrics } from './metrics/endpoint.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { AppProxy } from './proxy/app.ts';
 import { Heartbeat } from './stream/heartbeat.ts';
@@ -51,8 +52,6 @@ export interface Gateway {
   readonly logger: Logger;
 }
 
-const TICKET_BODY_BYTES = 16 * 1024;
-
 /** Wires the rooms together from one validated Config; every decision is made in a room. */
 export function createGateway(config: Readonly<Config>, options: GatewayOptions = {}): Gateway {
   const logger = options.logger ?? createLogger(config.log.level);
@@ -73,40 +72,15 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
   history.onReset?.(() => streams.resumeAll());
 
   // Access control (src/auth/): decided once per stream open, so the event fan-out never sees it.
-  const access = new Access(config.auth, {
-    // With a shared log, tickets are shared too: issued on one instance, redeemed once on any.
-    ...(config.auth.ticket.enabled && history instanceof RedisHistory
-      ? { ticketStore: new RedisTicketStore(config.redis, config.auth.ticket.maxOutstanding, logger.child({ room: 'auth' })) }
-      : {}),
-    report: {
-      decision: (mode, outcome) => metrics.authDecisions.inc({ mode, outcome }),
-      forwardCache: (result) => metrics.authForwardCache.inc({ result }),
-      ticket: (result) => metrics.authTickets.inc({ result }),
-    },
-  });
+  const access = createAccess(config, history, logger, metrics);
   const cors = new Cors(config.auth.cors.origins);
   const expiry = new ExpiryClock();
   // Refusals tell clients to come back after the reconnect delay, in whole seconds (at least one).
   const retryAfterSeconds = Math.max(1, Math.ceil(retry / 1000));
-  const opener = new StreamOpener(
-    {
-      streamsPath: config.streams.path,
-      maxChannelsPerStream: config.streams.maxChannelsPerStream,
-      maxConnections: config.streams.maxConnections,
-      retryAfterSeconds,
-      secretParams: [config.auth.jwt.queryParam],
-    },
-    {
-      streams,
-      access,
-      cors,
-      expiry,
-      admission: new Admission(config.streams.maxConnectionsPerIp, retryAfterSeconds),
-      metrics,
-      logger,
-      draining: health.isDraining,
-    },
-  );
+  const { path, maxChannelsPerStream, maxConnections, maxConnectionsPerIp } = config.streams;
+  const admission = new Admission(maxConnectionsPerIp, retryAfterSeconds);
+  const openerOptions = { streamsPath: path, maxChannelsPerStream, maxConnections, retryAfterSeconds, secretParams: [config.auth.jwt.queryParam] };
+  const opener = new StreamOpener(openerOptions, { streams, access, cors, expiry, admission, metrics, logger, draining: health.isDraining });
 
   const publishers = new PublisherAuth(config.publish, createSignatureMemory(config, history, logger));
   const webhook = new WebhookIngress(config.publish, { history, publishers, cors, metrics, draining: health.isDraining });
@@ -131,35 +105,17 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
   router.add(config.publish.path, ['POST', 'OPTIONS'], (request, response) =>
     request.method === 'OPTIONS' ? cors.preflight(request, response, 'POST') : webhook.handle(request, response),
   );
-  const tickets = access.tickets;
-  if (tickets !== undefined) {
-    router.add(config.auth.ticket.path, ['POST'], async (request, response) => {
-      const authorized = await publishers.readAuthorized(request, TICKET_BODY_BYTES);
-      // A ticket refused as full was not issued: the app's retry of the same signed request must pass.
-      const ticket = await tickets.issue(parseJsonBody(authorized.body)).catch(async (error: unknown) => {
-        await publishers.release(authorized);
-        throw error;
-      });
-      sendJson(response, 200, ticket);
-    });
-  }
+  if (access.tickets !== undefined) router.add(config.auth.ticket.path, ['POST'], issueTickets(access.tickets, publishers));
   // `auto`: / belongs to the app once there is one, so the demo steps aside; and its publish path takes no
   // credential, so a gateway that enforces access control does not open one unless told to.
   if (config.demo.enabled === true || (config.demo.enabled === 'auto' && appProxy === undefined && !access.enforced)) {
-    const demo = new Demo({ streamsPath: config.streams.path, publishRate: config.demo.publishRate }, { history, metrics });
-    router.add(DEMO_PAGE_PATH, ['GET', 'HEAD'], demo.servePage).add(DEMO_SCRIPT_PATH, ['GET', 'HEAD'], demo.serveScript);
-    router.add(DEMO_STYLE_PATH, ['GET', 'HEAD'], demo.serveStyle).add(DEMO_PUBLISH_PATH, ['POST'], demo.publish);
+    new Demo({ streamsPath: path, publishRate: config.demo.publishRate }, { history, metrics }).mount(router);
   }
   router.add('/healthz', ['GET'], health.live).add('/readyz', ['GET'], health.ready);
   if (config.metrics.enabled) {
-    const metricsText = options.metricsText ?? (() => metrics.registry.metrics());
-    router.add(config.metrics.path, ['GET'], async (_request, response) => {
-      const text = await metricsText();
-      response.writeHead(200, { 'Content-Type': metrics.registry.contentType });
-      response.end(text);
-    });
+    router.add(config.metrics.path, ['GET'], serveMetrics(options.metricsText ?? (() => metrics.registry.metrics()), metrics.registry.contentType));
   }
-  const { server, frontDoor } = createHttpServer({ streamsPath: config.streams.path, router, onStream: opener.serve, upgrade: appProxy?.upgrade });
+  const { server, frontDoor } = createHttpServer({ streamsPath: path, router, onStream: opener.serve, upgrade: appProxy?.upgrade });
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
@@ -207,6 +163,20 @@ function createHistory(config: Readonly<Config>, logger: Logger, metrics: Metric
   return backend === 'redis'
     ? new RedisHistory({ redis: config.redis, maxEvents, maxAgeMs: maxAge, maxChannels, logger, metrics })
     : new MemoryHistory({ maxEvents, maxAgeMs: maxAge, maxChannels });
+}
+
+function createAccess(config: Readonly<Config>, history: History, logger: Logger, metrics: Metrics): Access {
+  return new Access(config.auth, {
+    // With a shared log, tickets are shared too: issued on one instance, redeemed once on any.
+    ...(config.auth.ticket.enabled && history instanceof RedisHistory
+      ? { ticketStore: new RedisTicketStore(config.redis, config.auth.ticket.maxOutstanding, logger.child({ room: 'auth' })) }
+      : {}),
+    report: {
+      decision: (mode, outcome) => metrics.authDecisions.inc({ mode, outcome }),
+      forwardCache: (result) => metrics.authForwardCache.inc({ result }),
+      ticket: (result) => metrics.authTickets.inc({ result }),
+    },
+  });
 }
 
 /** Signatures already used, kept where the log is: a request replayed to another instance is refused there too. */

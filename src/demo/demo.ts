@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Router } from '../http/router.ts';
 import { GatewayError } from '../errors.ts';
 import type { History } from '../history/history.ts';
 import { decodeUtf8, readBody } from '../http/body.ts';
@@ -60,6 +61,12 @@ export class Demo {
     this.ratePerMs = options.publishRate / 1000;
     this.capacity = options.publishRate * BURST_FACTOR;
     this.tokens = this.capacity;
+  }
+
+  /** Its page, script, style and narrow publish path. */
+  mount(router: Router): void {
+    router.add(DEMO_PAGE_PATH, ['GET', 'HEAD'], this.servePage).add(DEMO_SCRIPT_PATH, ['GET', 'HEAD'], this.serveScript);
+    router.add(DEMO_STYLE_PATH, ['GET', 'HEAD'], this.serveStyle).add(DEMO_PUBLISH_PATH, ['POST'], this.publish);
   }
 
   servePage = (_request: IncomingMessage, response: ServerResponse): void => {
