@@ -1,8 +1,9 @@
-import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
+import { call, type HttpAnswer } from '../support/http-call.ts';
 
 /**
  * The proxy against a client (or an app) that names end-to-end fields in its Connection header
@@ -60,28 +61,7 @@ async function startEchoApp(): Promise<EchoApp> {
   };
 }
 
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** node:http rather than fetch: fetch refuses to send a Connection header at all. */
-function call(url: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: options.method ?? 'GET', headers: options.headers ?? {}, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
-
-const seenBy = (answer: Answer): IncomingHttpHeaders => (JSON.parse(answer.body) as { headers: IncomingHttpHeaders }).headers;
+const seenBy = (answer: HttpAnswer): IncomingHttpHeaders => (JSON.parse(answer.body) as { headers: IncomingHttpHeaders }).headers;
 
 /** A websocket upgrade written by hand, with `extra` header lines; resolves with the response head. */
 function upgrade(base: string, extra: string): Promise<string> {
