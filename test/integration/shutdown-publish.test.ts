@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../src/redis/keys.ts';
 import { runCli } from '../support/cli.ts';
+import { startGateway } from '../support/gateway.ts';
 import { until } from '../support/poll.ts';
 import { startRedis } from '../support/redis.ts';
 import { openStream, type StreamClient } from '../support/sse-client.ts';
@@ -85,4 +86,34 @@ describe('SIGTERM while publishes are in flight', () => {
     // Every refusal says "not stored": a 503 while draining, or no connection at all.
     for (const outcome of outcomes) if (outcome.answer !== 200) expect(['ECONNREFUSED', 503, 'ECONNRESET', 'UND_ERR_SOCKET']).toContain(outcome.answer);
   }, 60_000);
+});
+
+describe('close() while an append waits on a slow Redis', () => {
+  it('answers the publishes already accepted before it cuts their connections', async () => {
+    const redis = await startRedis();
+    scope.defer(() => redis.stop());
+    const gw = await startGateway({
+      history: { backend: 'redis' },
+      redis: { url: redis.url, commandTimeout: '5s' },
+      publish: { tokens: [TOKEN] },
+      log: { level: 'silent' },
+    });
+    // Redis holds every write (scripts included) for 800 ms: the appends sent meanwhile wait in it, then are stored.
+    await redis.cli('CLIENT', 'PAUSE', '800', 'WRITE');
+    const outcomes = Promise.all(Array.from({ length: 8 }, (_, i) => publish(gw.url, `slow-${i}`)));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await gw.close();
+    const answered = await outcomes;
+    const client = new Redis(redis.port, '127.0.0.1');
+    scope.defer(() => void client.quit());
+    const stored = (await client.xrange(new RedisKeys('sseg:').stream('sd'), '-', '+')).map(([, fields]) => fields[fields.indexOf('d') + 1]);
+    // Every publish that was stored was answered 200, and nothing answered otherwise was stored.
+    expect(
+      answered
+        .filter((outcome) => outcome.answer === 200)
+        .map((outcome) => outcome.data)
+        .sort(),
+    ).toEqual([...stored].sort());
+    expect(stored.length).toBeGreaterThan(0);
+  });
 });
