@@ -1,9 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
+import { launchChromium } from '../support/browser.ts';
 
 const SECRET = 'browser-e2e-secret-at-least-32-characters';
 
@@ -59,18 +60,7 @@ describe('a browser on an allowed origin, with a session cookie', () => {
     // Cookies are per host, not per port: the app's cookie on 127.0.0.1 reaches the gateway on 127.0.0.1.
     gw = await startGateway({ auth: { jwt: { secret: SECRET, cookie: 'session' }, cors: { origins: [`http://127.0.0.1:${app.port}`] } } });
     gatewayOrigin = gw.url;
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

@@ -1,21 +1,13 @@
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliProcess } from '../support/cli.ts';
 import { startGateway, TEST_TOKEN, type TestGateway } from '../support/gateway.ts';
+import { launchChromium } from '../support/browser.ts';
 
 /**
  * The demo page in a real browser: what a newcomer sees in their first minute. Run with
  * UPDATE_SCREENSHOT=1 to refresh docs/demo.png (the README's picture) from this very page.
  */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SCREENSHOT = new URL('../../docs/demo.png', import.meta.url);
 
 describe('demo page in Chromium', () => {
@@ -26,7 +18,7 @@ describe('demo page in Chromium', () => {
 
   beforeAll(async () => {
     gateway = await startGateway();
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 760, height: 460 }, deviceScaleFactor: 1 });
     // CSP violations and script errors show up here: the page must run clean under its own policy.
     page.on('console', (message) => {

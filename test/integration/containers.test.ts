@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfigText, resolveConfig } from '../../src/config/load.ts';
@@ -11,6 +10,7 @@ import { startGateway, TEST_TOKEN } from '../support/gateway.ts';
 import { NGINX_TEMPLATE, renderTemplate, startNginx, TEMPLATE_VARIABLES } from '../support/nginx.ts';
 import { startRedis } from '../support/redis.ts';
 import { openStream } from '../support/sse-client.ts';
+import { launchChromium } from '../support/browser.ts';
 
 /**
  * There is no container engine on the machines that run this suite, so the Dockerfile, the
@@ -520,18 +520,7 @@ describe('the compose demo, assembled on loopback as docker-compose.yml assemble
     const nginx = await startNginx({ gatewayAddr: new URL(gateway.url).host, appAddr: `127.0.0.1:${appPort}` });
     closers.push(() => nginx.stop());
 
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium();
     closers.push(() => browser.close());
     const page = await browser.newPage();
     const problems: string[] = [];

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../src/redis/keys.ts';
 import { startGateway } from '../support/gateway.ts';
 import { until } from '../support/poll.ts';
-import { startRedis, startSentinel, type TestRedis, type TestSentinel } from '../support/redis.ts';
+import { startSentinelSet, type TestSentinelSet } from '../support/redis.ts';
 import { testScope } from '../support/scope.ts';
 
 /**
@@ -12,21 +12,13 @@ import { testScope } from '../support/scope.ts';
  * (+switch-master). Measured here, and bounded: the acknowledged events the log lost all fall
  * within a short window after the failover began, instead of the ~11 s until Sentinel cuts clients.
  */
-let master: TestRedis;
-let replica: TestRedis;
-let sentinel: TestSentinel;
+let set: TestSentinelSet;
 const scope = testScope();
 
 beforeAll(async () => {
-  master = await startRedis();
-  replica = await startRedis(['--replicaof', '127.0.0.1', String(master.port)]);
-  sentinel = await startSentinel(master.port);
+  set = await startSentinelSet();
 });
-afterAll(async () => {
-  await sentinel.stop();
-  await replica.stop();
-  await master.stop();
-});
+afterAll(() => set.stop());
 
 /** How long after SENTINEL FAILOVER the gateway may still have written to the old master. */
 const WINDOW_MS = 4_000;
@@ -35,7 +27,7 @@ describe('a Sentinel failover under publishing', () => {
   it('loses acknowledged events only within a bounded window after the failover began', async () => {
     const gw = await startGateway({
       history: { backend: 'redis' },
-      redis: { mode: 'sentinel', sentinels: [sentinel.address], sentinelName: 'mymaster', commandTimeout: '1s' },
+      redis: { mode: 'sentinel', sentinels: [set.sentinel.address], sentinelName: 'mymaster', commandTimeout: '1s' },
       log: { level: 'silent' },
     });
     scope.defer(() => gw.close());
@@ -55,13 +47,21 @@ describe('a Sentinel failover under publishing', () => {
     })();
     const key = new RedisKeys('sseg:').stream('fo');
     // A steady state first: the replica has caught up with what the master acknowledged.
-    await until(async () => acknowledged.length >= 50 && Number(await replica.cli('XLEN', key)) >= 50, 'publishing and replication to be under way', 10_000);
+    await until(
+      async () => acknowledged.length >= 50 && Number(await set.replica.cli('XLEN', key)) >= 50,
+      'publishing and replication to be under way',
+      10_000,
+    );
     failoverAt = Date.now();
-    await sentinel.cli('SENTINEL', 'FAILOVER', 'mymaster');
+    await set.sentinel.cli('SENTINEL', 'FAILOVER', 'mymaster');
     await publishing;
-    await until(async () => (await sentinel.cli('SENTINEL', 'get-master-addr-by-name', 'mymaster')).endsWith(String(replica.port)), 'the failover', 20_000);
+    await until(
+      async () => (await set.sentinel.cli('SENTINEL', 'get-master-addr-by-name', 'mymaster')).endsWith(String(set.replica.port)),
+      'the failover',
+      20_000,
+    );
 
-    const entries = (await replica.cli('XRANGE', key, '-', '+')).split('\n');
+    const entries = (await set.replica.cli('XRANGE', key, '-', '+')).split('\n');
     const kept = new Set(entries.filter((line) => line.startsWith('e-')));
     const lost = acknowledged.filter((event) => !kept.has(event.data));
     const afterFailover = acknowledged.filter((event) => event.at > failoverAt + WINDOW_MS);

@@ -1,29 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
-import { startRedis, startSentinel, type TestRedis, type TestSentinel } from '../support/redis.ts';
+import { startSentinelSet, type TestSentinelSet } from '../support/redis.ts';
 import { testScope } from '../support/scope.ts';
 import { until } from '../support/poll.ts';
 
-let master: TestRedis;
-let replica: TestRedis;
-let sentinel: TestSentinel;
+let set: TestSentinelSet;
 const scope = testScope();
 
 beforeAll(async () => {
-  master = await startRedis();
-  replica = await startRedis(['--replicaof', '127.0.0.1', String(master.port)]);
-  sentinel = await startSentinel(master.port);
+  set = await startSentinelSet();
 });
-afterAll(async () => {
-  await sentinel.stop();
-  await replica.stop();
-  await master.stop();
-});
+afterAll(() => set.stop());
 
 async function gateway(): Promise<TestGateway> {
   const started = await startGateway({
     history: { backend: 'redis' },
-    redis: { mode: 'sentinel', sentinels: [sentinel.address], sentinelName: 'mymaster' },
+    redis: { mode: 'sentinel', sentinels: [set.sentinel.address], sentinelName: 'mymaster' },
     streams: { retry: '100ms' },
     log: { level: 'silent' },
   });
@@ -40,10 +32,14 @@ describe('several gateways behind Redis Sentinel', () => {
     const client = await stream(`${b.url}/events/s`);
     const first = await a.publish('s', 'before failover');
     await client.waitForEvents(1);
-    await until(async () => (await replica.cli('XLEN', 'sseg:{log}:ch:s')) === '1', 'the replica to have the event', 10_000);
+    await until(async () => (await set.replica.cli('XLEN', 'sseg:{log}:ch:s')) === '1', 'the replica to have the event', 10_000);
 
-    await master.kill();
-    await until(async () => (await sentinel.cli('SENTINEL', 'get-master-addr-by-name', 'mymaster')).endsWith(String(replica.port)), 'the failover', 20_000);
+    await set.master.kill();
+    await until(
+      async () => (await set.sentinel.cli('SENTINEL', 'get-master-addr-by-name', 'mymaster')).endsWith(String(set.replica.port)),
+      'the failover',
+      20_000,
+    );
     await until(async () => (await a.publishRaw(JSON.stringify({ channel: 's', data: 'after failover' }))).status === 200, 'publish to work again', 20_000);
     // B follows the failover on its own schedule; a replay read before it has would be refused (and retried by a browser).
     await until(async () => (await fetch(`${b.url}/readyz`)).status === 200, 'B to be ready again', 20_000);

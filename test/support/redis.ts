@@ -232,3 +232,28 @@ export async function startSentinel(masterPort: number, name = 'mymaster'): Prom
     },
   };
 }
+
+export interface TestSentinelSet {
+  readonly master: TestRedis;
+  readonly replica: TestRedis;
+  readonly sentinel: TestSentinel;
+  /** Stops the sentinel first (so it does not fail over to what is stopping), then both servers. */
+  stop(): Promise<void>;
+}
+
+/** A master, one replica of it and a Sentinel watching them as `mymaster`, each on a free port. */
+export async function startSentinelSet(): Promise<TestSentinelSet> {
+  const master = await startRedis();
+  const replica = await startRedis(['--replicaof', '127.0.0.1', String(master.port)]);
+  const sentinel = await startSentinel(master.port);
+  return {
+    master,
+    replica,
+    sentinel,
+    async stop() {
+      await sentinel.stop();
+      await replica.stop();
+      await master.stop();
+    },
+  };
+}

@@ -214,19 +214,28 @@ describe('RedisHistory', () => {
     expect(await redis.cli('HGET', keys.sources, 'app:src')).toBe('101-0');
   });
 
-  it('asks streams to resume when a seq is missing from the notifications', async () => {
+  /**
+   * A notification for seq 5 when the log's head is 1 (2..4 never arrived, and never existed):
+   * this process cannot vouch for what its streams sent, and reading the log cannot fill the hole.
+   */
+  async function holeNobodyCanFill(follow: boolean): Promise<{ resets: number; ids: string[]; epoch: string }> {
     const log = await history();
+    if (follow) log.followChannels(() => ['h']);
     let resets = 0;
     log.onReset(() => (resets += 1));
     const seen = collect(log);
     const [first] = await log.append([{ channel: 'h', data: '1' }]);
     await until(() => seen.length === 1, 'the first notification');
     const epoch = first!.id.split('-')[0]!;
-    // A notification for seq 5 when 2..4 never arrived: this process cannot vouch for what its streams sent.
     await redis.cli('PUBLISH', keys.notify, `${epoch}\n5\n${Date.now()}\nh\n\nlate`);
     await until(() => seen.length === 2, 'the second notification');
+    return { resets, ids: seen.map((event) => event.id), epoch };
+  }
+
+  it('asks streams to resume when a seq is missing from the notifications', async () => {
+    const { resets, ids, epoch } = await holeNobodyCanFill(false);
     expect(resets).toBe(1);
-    expect(seen[1]!.id).toBe(`${epoch}-5`);
+    expect(ids[1]).toBe(`${epoch}-5`);
   });
 
   it('stores nothing from an append that reaches Redis after its deadline, so a 503 after a stall is never stored later', async () => {
@@ -311,18 +320,8 @@ describe('RedisHistory', () => {
   });
 
   it('asks streams to resume, even when it follows channels, for a notification past what the log holds', async () => {
-    const log = await history();
-    log.followChannels(() => ['h']);
-    let resets = 0;
-    log.onReset(() => (resets += 1));
-    const seen = collect(log);
-    const [first] = await log.append([{ channel: 'h', data: '1' }]);
-    await until(() => seen.length === 1, 'the first notification');
-    const epoch = first!.id.split('-')[0]!;
-    // Seq 5 while the log's head is 1: reading the log cannot fill that hole, so it is not tried twice.
-    await redis.cli('PUBLISH', keys.notify, `${epoch}\n5\n${Date.now()}\nh\n\nlate`);
-    await until(() => seen.length === 2, 'the second notification');
-    expect(resets).toBe(1);
+    // Reading the log cannot fill that hole, so it is not tried twice.
+    expect((await holeNobodyCanFill(true)).resets).toBe(1);
   });
 
   it('refuses appends with SSEG_UNAVAILABLE while Redis is down, and is not ready', async () => {
