@@ -68,7 +68,7 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
   history.onEvent((event) => hub.publish(event));
   // A shared log whose live feed lost continuity catches open streams up from itself; where it
   // cannot, streams end and their clients resume exactly by id.
-  history.followChannels?.(() => streams.channels());
+  history.followChannels?.(() => hub.channels());
   history.onReset?.(() => streams.resumeAll());
 
   // Access control (src/auth/): decided once per stream open, so the event fan-out never sees it.
@@ -97,7 +97,7 @@ export function createGateway(config: Readonly<Config>, options: GatewayOptions 
     logger.error({ err: error, method: request.method, path: request.url?.split('?')[0] }, 'request failed'),
   );
   router.add(
-    config.streams.path,
+    path,
     ['GET', 'OPTIONS'],
     (request, response, url) => (request.method === 'OPTIONS' ? cors.preflight(request, response, 'GET') : opener.open(request, response, url)),
     { prefix: true },

@@ -111,7 +111,8 @@ export function installFrontDoor(server: Server, options: FrontDoorOptions, onSt
       // A bare CR or LF, bytes after the head (a pipelined request), or a head past the limit: Node's.
       if (scanned.kind === 'unusual' || scanned.end + HEAD_END.length !== scanned.bytes.length || scanned.end > options.maxHeadBytes)
         return toNode(scanned.bytes);
-      const head = isStreamGet ? parseGetHead(scanned.bytes.toString('latin1', 0, scanned.end), socket) : undefined;
+      // A whole head is longer than the prefix, so by now it is known to be a stream GET.
+      const head = parseGetHead(scanned.bytes.toString('latin1', 0, scanned.end), socket);
       if (head === undefined) return toNode(scanned.bytes);
       release();
       serveStream(socket, head, onStream, handOver);

@@ -13,7 +13,7 @@ import { sendError } from './reply.ts';
  * after normalising (`/events\..\metrics` is `/metrics` here, an `/events` stream to nginx)
  * would slip past the proxy's rules. Such a target is refused, never routed.
  */
-export function parseTarget(target: string | undefined, channelPrefixes: readonly string[] = []): URL | undefined {
+export function parseTarget(target: string | undefined, inChannel: (pathname: string) => boolean = () => false): URL | undefined {
   let url: URL;
   try {
     url = new URL(target ?? '/', 'http://gateway.invalid');
@@ -25,7 +25,7 @@ export function parseTarget(target: string | undefined, channelPrefixes: readonl
   if (raw !== undefined && raw.replace(ENCODED_BY_PARSER, percentEncode) !== url.pathname) return undefined;
   // The parser leaves %2F and %5C alone, so `..%2F` is not a dot segment to it; to nginx, which decodes them, it is.
   if (DOT_SEGMENT.test(url.pathname.replace(/%2e/gi, '.').replace(/%(2f|5c)/gi, '/'))) return undefined;
-  if (ENCODED_SEPARATOR.test(url.pathname) && !channelPrefixes.some((prefix) => url.pathname.startsWith(prefix))) return undefined;
+  if (ENCODED_SEPARATOR.test(url.pathname) && !inChannel(url.pathname)) return undefined;
   return url;
 }
 
@@ -82,12 +82,11 @@ export class Router {
 
   /** A request target as this router's routes read it (parseTarget, with encoded slashes allowed in their channel tails). */
   target(raw: string | undefined): URL | undefined {
-    return parseTarget(raw, this.channelPrefixes);
+    return parseTarget(raw, this.inChannel);
   }
 
-  private get channelPrefixes(): readonly string[] {
-    return this.prefixes.map(([prefix]) => prefix);
-  }
+  /** Whether a path falls in a prefix route's tail, which is a channel. */
+  private readonly inChannel = (pathname: string): boolean => this.prefixes.some(([prefix]) => pathname.startsWith(prefix));
 
   handle = (request: IncomingMessage, response: ServerResponse): void => {
     const url = this.target(request.url);

@@ -87,6 +87,11 @@ export class Hub {
     }
   }
 
+  /** Every channel with at least one subscriber: what a shared log catches up on after it lost its live feed. */
+  channels(): Set<string> {
+    return new Set([...this.single.keys(), ...this.multi.keys()]);
+  }
+
   /** Queues an event for the next flush; events must arrive in seq order. */
   publish(event: LoggedEvent): void {
     this.pending.push(event);

@@ -65,7 +65,12 @@ export class StreamOpener {
   constructor(options: StreamOpenerOptions, deps: StreamOpenerDeps) {
     this.options = options;
     this.deps = deps;
+    const channelPrefix = `${options.streamsPath}/`;
+    this.inChannel = (pathname) => pathname.startsWith(channelPrefix);
   }
+
+  /** Whether a path's tail is a channel (under the streams path): an encoded slash is allowed there. */
+  private readonly inChannel: (pathname: string) => boolean;
 
   /** Streams waiting for their access decision. */
   get pending(): number {
@@ -75,7 +80,7 @@ export class StreamOpener {
   /** For the front door, which has no router: parses the target and answers any refusal itself. */
   serve = (head: RequestHead, reply: Reply): void => {
     // The same rule as the router's: a target that normalises to another path is refused, never routed.
-    const url = parseTarget(head.url, [`${this.options.streamsPath}/`]);
+    const url = parseTarget(head.url, this.inChannel);
     if (url === undefined) {
       sendError(reply, badTarget());
       return;

@@ -55,13 +55,6 @@ export class Streams {
     return this.open.size;
   }
 
-  /** Every channel some open stream is on: what a shared log catches up on after it lost its live feed. */
-  channels(): Set<string> {
-    const channels = new Set<string>();
-    for (const stream of this.open) for (const channel of stream.channels) channels.add(channel);
-    return channels;
-  }
-
   /** Resolves with the stream once it is live (or replaying), so the caller can end it later (credential expiry). */
   async start(request: RequestHead, response: Reply, subscription: Subscription): Promise<EventStream> {
     request.socket.setKeepAlive(true, 30_000);

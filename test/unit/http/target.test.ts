@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseTarget } from '../../../src/http/router.ts';
 
+const inEvents = (pathname: string): boolean => pathname.startsWith('/events/');
+
 describe('parseTarget', () => {
   it.each([
     ['a backslash (WHATWG reads it as /)', '/events\\..\\metrics'],
@@ -13,7 +15,7 @@ describe('parseTarget', () => {
     ['an encoded backslash outside a channel', '/metrics%5c'],
     ['the same in absolute form', 'http://gw/events/../metrics'],
   ])('refuses %s', (_case, target) => {
-    expect(parseTarget(target, ['/events/'])).toBeUndefined();
+    expect(parseTarget(target, inEvents)).toBeUndefined();
   });
 
   it.each([
@@ -24,6 +26,6 @@ describe('parseTarget', () => {
     ['characters the parser only encodes', '/search/{id}"^`<>', '/search/%7Bid%7D%22%5E%60%3C%3E'],
     ['absolute form', 'http://gw/healthz', '/healthz'],
   ])('takes %s', (_case, target, pathname) => {
-    expect(parseTarget(target, ['/events/'])?.pathname).toBe(pathname);
+    expect(parseTarget(target, inEvents)?.pathname).toBe(pathname);
   });
 });
